@@ -1,0 +1,3 @@
+"""dmlp: train, sample and score text diffusion models from YAML configs."""
+
+__version__ = "0.1.0"
