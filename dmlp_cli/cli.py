@@ -1,0 +1,79 @@
+"""`dmlp` entry point: `dmlp train|sample|score [overrides]`, each a Hydra app with its own primary config."""
+
+import importlib
+import sys
+from pathlib import Path
+
+USAGE = """usage: dmlp {train,sample,score} [key=value ...] [-m] [--help] [--cfg job]
+
+  dmlp train                                    train the embedded default (offline, CPU, minutes)
+  dmlp train +experiment=yelp                   a paper recipe; `dmlp train --help` lists every group and key
+  dmlp train -m trainer.lr=1e-3,3e-4            a sweep: one run folder per value
+  dmlp sample ckpt=RUN/checkpoints/last n=500   write samples.jsonl
+  dmlp score samples=PATH/samples.jsonl         print and write the metrics (scores.json)
+"""
+
+COMMANDS = {
+    "train": "dmlp_cli.commands.train:train",
+    "sample": "dmlp_cli.commands.sample:sample",
+    "score": "dmlp_cli.commands.score:score",
+}
+
+
+def config_dir() -> Path:
+    """configs/ beside the package in a source checkout, dmlp_cli/configs inside an installed wheel."""
+    packaged = Path(__file__).resolve().parent / "configs"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "configs"
+
+
+def _user_error(error: BaseException):
+    """The DmlpError behind an exception, if any (Hydra's instantiate wraps what constructors raise)."""
+    from dmlp_cli.errors import DmlpError
+
+    while error is not None:
+        if isinstance(error, DmlpError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def run(command: str, overrides: list[str]) -> None:
+    """Run one subcommand as a Hydra app; user errors print one line and exit 2."""
+    import hydra
+
+    from dmlp_cli.config_schema import register_schemas
+
+    module, function = COMMANDS[command].split(":")
+    task = getattr(importlib.import_module(module), function)
+    register_schemas()
+
+    def guarded(cfg) -> None:
+        try:
+            task(cfg)
+        except Exception as error:
+            user_error = _user_error(error)
+            if user_error is None:
+                raise
+            print(f"dmlp {command}: error: {user_error}", file=sys.stderr)
+            sys.exit(2)
+
+    app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=command)(guarded)
+    sys.argv = [f"dmlp-{command}", *overrides]
+    app()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        problem = f"unknown command '{argv[0]}'" if argv else "no command given"
+        print(f"dmlp: {problem}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    run(argv[0], argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

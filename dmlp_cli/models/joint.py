@@ -1,0 +1,126 @@
+"""The joint model: a text autoencoder to a latent z, plus a DDPM on z, trained together (DMLP / EDDPM).
+
+    loss = mean_b[ w(t_b) · rec_b ] + ddpm_weight · mean_b[ diff_b ] + kl_weight · mean_b[ kl_b ]
+
+rec_b is sample b's reconstruction NLL per token, diff_b its denoising MSE at its
+own timestep t_b, and w(t_b) a per-sample weight. Everything is [B] until the
+final means; DMLP multiplies a [B, 1] weight by a [B] loss, which broadcasts to
+[B, B] and mixes samples: here shapes are asserted.
+"""
+
+from dataclasses import dataclass
+from fnmatch import fnmatch
+
+import torch
+from torch import nn
+
+from dmlp_cli.diffusion.samplers import AncestralSampler
+from dmlp_cli.diffusion.schedules import NoiseSchedule
+from dmlp_cli.errors import DmlpError
+from dmlp_cli.models.latent_connector import LatentConnector
+
+RECONSTRUCTION_WEIGHTINGS = ("uniform", "alpha_bar")
+
+
+@dataclass
+class JointLoss:
+    """The scalar to optimise plus its per-sample parts, for logging."""
+
+    loss: torch.Tensor
+    reconstruction: torch.Tensor
+    diffusion: torch.Tensor
+    kl: torch.Tensor
+    weight: torch.Tensor
+    nll_sum: torch.Tensor
+    num_tokens: torch.Tensor
+
+
+class JointLatentDiffusion(nn.Module):
+    """Encoder → LatentConnector → z → (decoder reconstructs text; denoiser learns p(z))."""
+
+    def __init__(
+        self,
+        *,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        denoiser: nn.Module,
+        schedule: NoiseSchedule,
+        latent_dim: int,
+        ddpm_weight: float = 10.0,
+        kl_weight: float = 0.0,
+        fixed_logvar: float | None = -4.828313737302301,
+        reconstruction_weighting: str = "uniform",
+        freeze: list[str] = (),
+    ):
+        super().__init__()
+        if reconstruction_weighting not in RECONSTRUCTION_WEIGHTINGS:
+            raise DmlpError(
+                f"model.reconstruction_weighting '{reconstruction_weighting}' is not one of {list(RECONSTRUCTION_WEIGHTINGS)}"
+            )
+        self.encoder, self.decoder, self.denoiser, self.schedule = encoder, decoder, denoiser, schedule
+        self.connector = LatentConnector(hidden_size=encoder.hidden_size, latent_dim=latent_dim, fixed_logvar=fixed_logvar)
+        self.latent_dim = latent_dim
+        self.ddpm_weight, self.kl_weight = ddpm_weight, kl_weight
+        self.reconstruction_weighting = reconstruction_weighting
+        self.freeze(list(freeze))
+
+    def freeze(self, patterns: list[str]) -> None:
+        """Stop gradients for parameters whose names match any glob (DMLP's `condition_f`, inverted)."""
+        names = [name for name, _ in self.named_parameters()]
+        for pattern in patterns:
+            if not any(fnmatch(name, pattern) for name in names):
+                raise DmlpError(
+                    f"model.freeze pattern '{pattern}' matches no parameter; names look like '{names[0]}' "
+                    "(globs such as 'decoder.backbone.*' or 'encoder.*')"
+                )
+        for name, parameter in self.named_parameters():
+            if any(fnmatch(name, pattern) for pattern in patterns):
+                parameter.requires_grad_(False)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of z, [B, d] each."""
+        return self.connector(self.encoder(input_ids, attention_mask))
+
+    def reconstruction_weight(self, t: torch.Tensor) -> torch.Tensor:
+        """w(t) per sample: 1, or ᾱ_t normalised to mean 1 over t (reconstruction counts most where the
+        diffusion term sees a nearly clean latent)."""
+        if self.reconstruction_weighting == "uniform":
+            return torch.ones(t.shape[0], device=t.device)
+        alpha_bar = self.schedule.alphas_cumprod.to(t.device)
+        return (alpha_bar[t] / alpha_bar.mean()).float()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> JointLoss:
+        mu, logvar = self.encode(batch["encoder_ids"], batch["encoder_mask"])
+        z = LatentConnector.sample(mu, logvar)
+        nll_sum, num_tokens = self.decoder.reconstruction_nll(
+            input_ids=batch["decoder_ids"], attention_mask=batch["decoder_mask"], z=z
+        )
+        reconstruction = nll_sum / num_tokens.clamp_min(1)
+
+        t = torch.randint(0, self.schedule.num_timesteps, (z.shape[0],), device=z.device)
+        noise = torch.randn_like(z)
+        x_t = self.schedule.add_noise(z, noise, t)
+        prediction = self.denoiser(x_t, t)
+        diffusion = (prediction.float() - self.schedule.target(z, noise, t).float()).pow(2).mean(-1)
+
+        kl = LatentConnector.kl(mu, logvar)
+        weight = self.reconstruction_weight(t)
+        assert reconstruction.shape == diffusion.shape == weight.shape == kl.shape == (z.shape[0],)
+        loss = (weight * reconstruction).mean() + self.ddpm_weight * diffusion.mean() + self.kl_weight * kl.mean()
+        return JointLoss(
+            loss=loss, reconstruction=reconstruction, diffusion=diffusion, kl=kl, weight=weight,
+            nll_sum=nll_sum, num_tokens=num_tokens,
+        )
+
+    def sample_latents(
+        self, *, num_samples: int, sampler: AncestralSampler, generator: torch.Generator, on_step=None
+    ) -> torch.Tensor:
+        """z ~ p_θ(z) by running `sampler` with this model's denoiser and schedule."""
+        device = next(self.parameters()).device
+        return sampler.sample(
+            denoiser=self.denoiser, schedule=self.schedule, shape=(num_samples, self.latent_dim),
+            generator=generator, device=device, on_step=on_step,
+        )
+
+    def decode(self, z: torch.Tensor, *, max_length: int) -> list[list[int]]:
+        return self.decoder.greedy_decode(z, max_length=max_length)

@@ -1,0 +1,143 @@
+"""GPT-2 decoder conditioned on a latent z, Optimus-style, through the transformers cache API.
+
+z reaches the decoder two ways (Li et al., 2020, "Optimus", §3.2):
+  * embedding: W_e z is added to every input token embedding;
+  * memory:    W_m z gives every layer one extra key/value position that all
+               tokens attend to, placed in a `DynamicCache` as if it were a
+               past token, so the installed GPT-2 code runs unmodified.
+Decoding continues the same cache, so generation is KV-cached from the start.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModelForCausalLM, DynamicCache, GPT2Config
+
+from dmlp_cli.errors import DmlpError
+from dmlp_cli.models.backbones import build_backbone, check_vocabulary
+
+INJECTIONS = ("embedding", "memory")
+
+
+class LatentDecoder(nn.Module):
+    """x_0 = z → tokens: a causal LM that reads z as an embedding offset and/or a memory position."""
+
+    def __init__(
+        self,
+        *,
+        tokenizer,
+        latent_dim: int,
+        name_or_path: str | None = None,
+        pretrained: bool = True,
+        hidden_size: int = 256,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        max_position_embeddings: int = 128,
+        dropout: float = 0.1,
+        inject: list[str] = ("embedding", "memory"),
+    ):
+        super().__init__()
+        unknown = set(inject) - set(INJECTIONS)
+        if unknown or not inject:
+            raise DmlpError(f"decoder.inject must be a non-empty subset of {list(INJECTIONS)}, got {list(inject)}")
+        scratch = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_embd=hidden_size,
+            n_layer=num_layers,
+            n_head=num_heads,
+            n_positions=max_position_embeddings,
+            resid_pdrop=dropout,
+            embd_pdrop=dropout,
+            attn_pdrop=dropout,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        self.backbone = build_backbone(
+            auto_class=AutoModelForCausalLM,
+            name_or_path=name_or_path,
+            pretrained=pretrained,
+            scratch_config=scratch,
+            role="decoder",
+        )
+        check_vocabulary(model=self.backbone, tokenizer=tokenizer, role="decoder")
+        config = self.backbone.config
+        self.num_layers = config.num_hidden_layers
+        self.num_kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.max_positions = getattr(config, "n_positions", None) or config.max_position_embeddings
+        self.bos_token_id, self.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+        self.inject = tuple(inject)
+        self.embedding_proj = nn.Linear(latent_dim, config.hidden_size, bias=False) if "embedding" in inject else None
+        memory_size = 2 * self.num_layers * self.num_kv_heads * self.head_dim
+        self.memory_proj = nn.Linear(latent_dim, memory_size, bias=False) if "memory" in inject else None
+
+    def latent_cache(self, z: torch.Tensor) -> DynamicCache | None:
+        """One past key/value position per layer computed from z: [B, heads, 1, head_dim] each."""
+        if self.memory_proj is None:
+            return None
+        memory = self.memory_proj(z).view(z.shape[0], self.num_layers, 2, self.num_kv_heads, 1, self.head_dim)
+        layers = [(memory[:, layer, 0], memory[:, layer, 1]) for layer in range(self.num_layers)]
+        return DynamicCache(ddp_cache_data=layers, config=self.backbone.config)
+
+    def _step(
+        self, *, input_ids: torch.Tensor, z: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
+        cache: DynamicCache | None,
+    ):
+        embeds = self.backbone.get_input_embeddings()(input_ids)
+        if self.embedding_proj is not None:
+            embeds = embeds + self.embedding_proj(z).unsqueeze(1).to(embeds.dtype)
+        if self.memory_proj is not None:
+            memory_mask = attention_mask.new_ones(attention_mask.shape[0], 1)
+            attention_mask = torch.cat([memory_mask, attention_mask], dim=1)
+        return self.backbone(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=cache is not None,
+        )
+
+    def forward(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits [B, L, V] for every position of `BOS text EOS`."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0).expand_as(input_ids)
+        out = self._step(
+            input_ids=input_ids, z=z, attention_mask=attention_mask, positions=positions, cache=self.latent_cache(z)
+        )
+        return out.logits
+
+    def reconstruction_nll(
+        self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample summed NLL of every token after BOS (EOS included) and the number of such tokens."""
+        logits = self.forward(input_ids=input_ids, attention_mask=attention_mask, z=z)[:, :-1]
+        targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
+        nll = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        return nll.sum(1), (targets != -100).sum(1)
+
+    @torch.no_grad()
+    def greedy_decode(self, z: torch.Tensor, *, max_length: int) -> list[list[int]]:
+        """Greedy token ids for each latent (BOS and EOS stripped), KV-cached, each row stopping at its EOS."""
+        batch, device = z.shape[0], z.device
+        max_new = min(max_length, self.max_positions) - 1
+        cache = self.latent_cache(z) or DynamicCache(config=self.backbone.config)
+        tokens = torch.full((batch, 1), self.bos_token_id, dtype=torch.long, device=device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        generated = []
+        for step in range(max_new):
+            out = self._step(
+                input_ids=tokens,
+                z=z,
+                attention_mask=torch.ones(batch, step + 1, dtype=torch.long, device=device),
+                positions=torch.full((batch, 1), step, dtype=torch.long, device=device),
+                cache=cache,
+            )
+            cache = out.past_key_values
+            tokens = out.logits[:, -1].argmax(-1, keepdim=True)
+            tokens = tokens.masked_fill(finished.unsqueeze(1), self.eos_token_id)
+            generated.append(tokens)
+            finished |= tokens.squeeze(1) == self.eos_token_id
+            if finished.all():
+                break
+        ids = torch.cat(generated, dim=1).tolist()
+        return [row[: row.index(self.eos_token_id)] if self.eos_token_id in row else row for row in ids]

@@ -1,0 +1,30 @@
+"""What the user sees in the terminal: rich progress bars, tables and one-line messages."""
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console(stderr=False, highlight=False)
+
+
+def progress_bar(*, fields: bool = False) -> Progress:
+    """A bar with count, elapsed/remaining time and, with `fields`, a free text column (loss, speed)."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    if fields:
+        columns.append(TextColumn("{task.fields[status]}"))
+    return Progress(*columns, console=console, transient=False)
+
+
+def metrics_table(metrics: dict, *, title: str) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    return table

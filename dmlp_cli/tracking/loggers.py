@@ -1,0 +1,51 @@
+"""Experiment trackers chosen by the `logger` config group: wandb, or none."""
+
+import os
+from pathlib import Path
+
+
+class NullLogger:
+    """`logger=none`: metrics still go to metrics.jsonl and the console, nowhere else."""
+
+    def start(self, *, run_dir: Path, config: dict, name: str) -> None:
+        pass
+
+    def log(self, metrics: dict, *, step: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class WandbLogger(NullLogger):
+    """Weights & Biases; `mode=auto` runs online with credentials and offline (synced later with
+    `wandb sync`) without, so a run never blocks on a login prompt."""
+
+    def __init__(self, *, project: str = "dmlp", entity: str | None = None, mode: str = "auto",
+                 group: str | None = None, tags: list[str] = ()):
+        self.project, self.entity, self.mode, self.group, self.tags = project, entity, mode, group, list(tags)
+        self.run = None
+
+    def resolved_mode(self) -> str:
+        if self.mode != "auto":
+            return self.mode
+        has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").exists() and "api.wandb.ai" in (
+            Path.home() / ".netrc"
+        ).read_text()
+        return "online" if has_key else "offline"
+
+    def start(self, *, run_dir: Path, config: dict, name: str) -> None:
+        import wandb
+
+        self.run = wandb.init(
+            project=self.project, entity=self.entity, mode=self.resolved_mode(), group=self.group,
+            tags=self.tags, name=name, dir=str(run_dir), config=config,
+        )
+
+    def log(self, metrics: dict, *, step: int) -> None:
+        self.run.log(metrics, step=step)
+
+    def finish(self) -> None:
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
