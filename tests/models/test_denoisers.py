@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from dmlp_cli.models.denoisers import LatentTransformer, MLPSkipNet, timestep_embedding
+
+
+def test_timestep_embedding_is_cos_sin_of_scaled_t():
+    emb = timestep_embedding(torch.tensor([0, 3]), dim=4)
+    # ω = [1, 10000^(-1/2)] → [cos(tω), sin(tω)]
+    assert emb[0].tolist() == pytest.approx([1, 1, 0, 0])
+    assert emb[1, 0].item() == pytest.approx(torch.cos(torch.tensor(3.0)).item())
+    assert emb[1, 3].item() == pytest.approx(torch.sin(torch.tensor(0.03)).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("denoiser", [
+    MLPSkipNet(latent_dim=16, hidden_dim=32, num_layers=4),
+    LatentTransformer(latent_dim=16, num_tokens=4, hidden_dim=32, num_layers=2, num_heads=4),
+])
+def test_denoisers_map_latents_to_latents_and_depend_on_time(denoiser):
+    x = torch.randn(5, 16)
+    a = denoiser(x, torch.full((5,), 10))
+    b = denoiser(x, torch.full((5,), 900))
+    assert a.shape == x.shape
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_mlp_skip_net_feeds_the_input_to_every_layer_after_the_first():
+    net = MLPSkipNet(latent_dim=16, hidden_dim=32, num_layers=5)
+    assert len(net.hidden) == 4
+    assert net.hidden[0].linear.in_features == 16
+    assert all(layer.linear.in_features == 32 + 16 for layer in net.hidden[1:])
+    assert net.out.in_features == 32 + 16

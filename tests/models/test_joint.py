@@ -1,0 +1,68 @@
+import pytest
+import torch
+from hydra.errors import InstantiationException
+
+from dmlp_cli.data.collate import PairCollator
+from dmlp_cli.errors import DmlpError
+from tests.conftest import TEXTS
+from tests.models.helpers import tiny_config, tiny_model
+
+
+def _batch(tokenizer):
+    rows = [
+        {"encoder_ids": tokenizer(t)["input_ids"],
+         "decoder_ids": [tokenizer.bos_token_id, *tokenizer(t, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id],
+         "label": -1, "text": t}
+        for t in TEXTS
+    ]
+    batch = PairCollator(encoder_pad_id=tokenizer.pad_token_id, decoder_pad_id=tokenizer.pad_token_id)(rows)
+    return {k: v for k, v in batch.items() if torch.is_tensor(v)}
+
+
+def test_joint_loss_is_per_sample_weighted_then_averaged(tokenizer):
+    model = tiny_model(tokenizer, tiny_config(reconstruction_weighting="alpha_bar", kl_weight=0.5))
+    torch.manual_seed(0)
+    out = model(_batch(tokenizer))
+    batch_size = len(TEXTS)
+    for part in (out.reconstruction, out.diffusion, out.kl, out.weight):
+        assert part.shape == (batch_size,)
+    expected = (out.weight * out.reconstruction).mean() + 10.0 * out.diffusion.mean() + 0.5 * out.kl.mean()
+    torch.testing.assert_close(out.loss, expected)
+    # per token: the reconstruction of each sample is its summed NLL over its own tokens
+    torch.testing.assert_close(out.reconstruction, out.nll_sum / out.num_tokens)
+
+
+def test_fixed_logvar_is_dmlps_log_0_008(tokenizer):
+    model = tiny_model(tokenizer)
+    batch = _batch(tokenizer)
+    _, logvar = model.encode(batch["encoder_ids"], batch["encoder_mask"])
+    assert torch.allclose(logvar, torch.full_like(logvar, torch.log(torch.tensor(0.008)).item()))
+
+
+def test_learned_logvar_has_its_own_output(tokenizer):
+    model = tiny_model(tokenizer, tiny_config(fixed_logvar=None, kl_weight=1.0))
+    batch = _batch(tokenizer)
+    mu, logvar = model.encode(batch["encoder_ids"], batch["encoder_mask"])
+    assert mu.shape == logvar.shape == (len(TEXTS), 8)
+    assert not torch.allclose(logvar, logvar[0, 0].expand_as(logvar))
+
+
+def test_frozen_parameters_get_no_gradient(tokenizer):
+    model = tiny_model(tokenizer, tiny_config(freeze=["decoder.backbone.*", "encoder.*"]))
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen and all(n.startswith(("decoder.backbone.", "encoder.")) for n in frozen)
+    model(_batch(tokenizer)).loss.backward()
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    assert model.decoder.memory_proj.weight.grad is not None
+    assert model.denoiser.out.weight.grad is not None
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"freeze": ["decodr.*"]}, "matches no parameter"),
+    ({"reconstruction_weighting": "snr"}, "reconstruction_weighting"),
+])
+def test_bad_model_settings_are_user_errors(tokenizer, override, message):
+    with pytest.raises(InstantiationException) as error:  # Hydra wraps; the CLI prints the DmlpError inside
+        tiny_model(tokenizer, tiny_config(**override))
+    assert isinstance(error.value.__cause__, DmlpError)
+    assert message in str(error.value.__cause__)
