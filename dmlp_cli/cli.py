@@ -39,9 +39,12 @@ def _user_error(error: BaseException):
 
 def run(command: str, overrides: list[str]) -> None:
     """Run one subcommand as a Hydra app; user errors print one line and exit 2."""
+    import datasets
     import hydra
 
     from dmlp_cli.config_schema import register_schemas
+
+    datasets.disable_progress_bars()  # per-split map bars; the encoding report says what happened in one line each
 
     module, function = COMMANDS[command].split(":")
     task = getattr(importlib.import_module(module), function)

@@ -50,6 +50,7 @@ class JointLatentDiffusion(nn.Module):
         kl_weight: float = 0.0,
         fixed_logvar: float | None = -4.828313737302301,
         reconstruction_weighting: str = "uniform",
+        diffusion_repeats: int = 1,
         freeze: list[str] = (),
     ):
         super().__init__()
@@ -62,6 +63,9 @@ class JointLatentDiffusion(nn.Module):
         self.latent_dim = latent_dim
         self.ddpm_weight, self.kl_weight = ddpm_weight, kl_weight
         self.reconstruction_weighting = reconstruction_weighting
+        if diffusion_repeats < 1:
+            raise DmlpError(f"model.diffusion_repeats must be >= 1, got {diffusion_repeats}")
+        self.diffusion_repeats = diffusion_repeats
         self.freeze(list(freeze))
 
     def freeze(self, patterns: list[str]) -> None:
@@ -89,6 +93,20 @@ class JointLatentDiffusion(nn.Module):
         alpha_bar = self.schedule.alphas_cumprod.to(t.device)
         return (alpha_bar[t] / alpha_bar.mean()).float()
 
+    def diffusion_loss(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Denoising MSE per latent [B], averaged over `diffusion_repeats` independent timesteps each.
+
+        The expectation is the same as with one timestep; the variance is lower, and the
+        denoiser (small next to encoder and decoder) gets K times the training signal
+        from each encoded batch. Also returns the timesteps, [B·K], grouped by latent.
+        """
+        z = z.repeat_interleave(self.diffusion_repeats, dim=0)
+        t = torch.randint(0, self.schedule.num_timesteps, (z.shape[0],), device=z.device)
+        noise = torch.randn_like(z)
+        prediction = self.denoiser(self.schedule.add_noise(z, noise, t), t)
+        mse = (prediction.float() - self.schedule.target(z, noise, t).float()).pow(2).mean(-1)
+        return mse.view(-1, self.diffusion_repeats).mean(-1), t
+
     def forward(self, batch: dict[str, torch.Tensor]) -> JointLoss:
         mu, logvar = self.encode(batch["encoder_ids"], batch["encoder_mask"])
         z = LatentConnector.sample(mu, logvar)
@@ -97,14 +115,9 @@ class JointLatentDiffusion(nn.Module):
         )
         reconstruction = nll_sum / num_tokens.clamp_min(1)
 
-        t = torch.randint(0, self.schedule.num_timesteps, (z.shape[0],), device=z.device)
-        noise = torch.randn_like(z)
-        x_t = self.schedule.add_noise(z, noise, t)
-        prediction = self.denoiser(x_t, t)
-        diffusion = (prediction.float() - self.schedule.target(z, noise, t).float()).pow(2).mean(-1)
-
+        diffusion, t = self.diffusion_loss(z)
         kl = LatentConnector.kl(mu, logvar)
-        weight = self.reconstruction_weight(t)
+        weight = self.reconstruction_weight(t).view(z.shape[0], -1).mean(-1)
         assert reconstruction.shape == diffusion.shape == weight.shape == kl.shape == (z.shape[0],)
         loss = (weight * reconstruction).mean() + self.ddpm_weight * diffusion.mean() + self.kl_weight * kl.mean()
         return JointLoss(

@@ -66,3 +66,20 @@ def test_bad_model_settings_are_user_errors(tokenizer, override, message):
         tiny_model(tokenizer, tiny_config(**override))
     assert isinstance(error.value.__cause__, DmlpError)
     assert message in str(error.value.__cause__)
+
+
+def test_diffusion_repeats_average_k_timesteps_per_latent(tokenizer):
+    model = tiny_model(tokenizer, tiny_config(diffusion_repeats=4))
+    z = torch.randn(3, 8)
+    torch.manual_seed(0)
+    per_latent, t = model.diffusion_loss(z)
+    assert per_latent.shape == (3,) and t.shape == (12,)
+    # the same draws by hand: latent b is noised at t[4b:4b+4] and its loss is the mean of those four MSEs
+    torch.manual_seed(0)
+    repeated = z.repeat_interleave(4, dim=0)
+    t_again = torch.randint(0, 50, (12,))
+    noise = torch.randn_like(repeated)
+    prediction = model.denoiser(model.schedule.add_noise(repeated, noise, t_again), t_again)
+    by_hand = (prediction - noise).pow(2).mean(-1).view(3, 4).mean(-1)
+    assert torch.equal(t, t_again)
+    torch.testing.assert_close(per_latent, by_hand)
