@@ -3,11 +3,13 @@
 import json
 from pathlib import Path
 
+import datasets
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from dmlp_cli.data.collate import PairCollator
+from dmlp_cli.data.collate import PairCollator, collated_batches
 from dmlp_cli.data.corpora import ToyCorpus
+from dmlp_cli.data.encoding import encode_corpus
 from dmlp_cli.data.jsonl import read_texts
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.bleu import corpus_bleu
@@ -34,15 +36,15 @@ def reconstruction_bleu(*, ckpt: str, references: list[str], device: str, batch_
     checkpoint = load_checkpoint(ckpt, device=resolve_device(device))
     encoder_tokenizer, decoder_tokenizer = checkpoint.encoder_tokenizer, checkpoint.decoder_tokenizer
     max_length = checkpoint.config.max_length
-    collate = PairCollator(encoder_pad_id=encoder_tokenizer.pad_token_id, decoder_pad_id=decoder_tokenizer.pad_token_id)
-    batches = []
-    for start in range(0, len(references), batch_size):
-        texts = references[start:start + batch_size]
-        encoded = encoder_tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
-        batches.append(collate([
-            {"encoder_ids": ids, "decoder_ids": [decoder_tokenizer.bos_token_id], "label": -1, "text": text}
-            for ids, text in zip(encoded, texts)
-        ]))
+    corpus = datasets.DatasetDict(
+        {"references": datasets.Dataset.from_dict({"text": references, "label": [-1] * len(references)})}
+    )
+    encoded, report = encode_corpus(
+        corpus, encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer, max_length=max_length
+    )
+    console.print(f"[bold]references[/bold] {report.summary()}")
+    collator = PairCollator(encoder_pad_id=encoder_tokenizer.pad_token_id, decoder_pad_id=decoder_tokenizer.pad_token_id)
+    batches = collated_batches(encoded["references"], collator=collator, batch_size=batch_size)
     inputs, outputs, _ = reconstruct_batches(checkpoint.model, batches=batches, tokenizer=decoder_tokenizer, max_length=max_length)
     return corpus_bleu(outputs, inputs)
 

@@ -38,3 +38,12 @@ def _pad(sequences: list, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     lengths = torch.tensor([len(t) for t in tensors])
     mask = (torch.arange(ids.shape[1]) < lengths[:, None]).long()
     return ids, mask
+
+
+def collated_batches(dataset, *, collator: PairCollator, batch_size: int, limit: int | None = None) -> list[dict]:
+    """The first `limit` rows of an encoded split (all when None) as collated batches, in order."""
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    return [
+        collator(list(dataset.select(range(start, min(start + batch_size, count)))))
+        for start in range(0, count, batch_size)
+    ]

@@ -49,6 +49,7 @@ class JointLatentDiffusion(nn.Module):
         ddpm_weight: float = 10.0,
         kl_weight: float = 0.0,
         fixed_logvar: float | None = -4.828313737302301,
+        normalize_latent: bool = False,
         reconstruction_weighting: str = "uniform",
         diffusion_repeats: int = 1,
         freeze: list[str] = (),
@@ -59,7 +60,9 @@ class JointLatentDiffusion(nn.Module):
                 f"model.reconstruction_weighting '{reconstruction_weighting}' is not one of {list(RECONSTRUCTION_WEIGHTINGS)}"
             )
         self.encoder, self.decoder, self.denoiser, self.schedule = encoder, decoder, denoiser, schedule
-        self.connector = LatentConnector(hidden_size=encoder.hidden_size, latent_dim=latent_dim, fixed_logvar=fixed_logvar)
+        self.connector = LatentConnector(
+            hidden_size=encoder.hidden_size, latent_dim=latent_dim, fixed_logvar=fixed_logvar, normalize=normalize_latent
+        )
         self.latent_dim = latent_dim
         self.ddpm_weight, self.kl_weight = ddpm_weight, kl_weight
         self.reconstruction_weighting = reconstruction_weighting

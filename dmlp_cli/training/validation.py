@@ -4,6 +4,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from dmlp_cli.data.collate import collated_batches
 from dmlp_cli.diffusion.samplers import AncestralSampler
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.bleu import corpus_bleu
@@ -19,9 +20,7 @@ class Validator:
         num_generate: int = 64, batch_size: int = 128, max_length: int = 64,
         oracle: Callable[[Sequence[str]], float] | None = None, seed: int = 0,
     ):
-        rows = dataset.select(range(min(num_reconstruct, len(dataset))))
-        self.batches = [collator(list(rows.select(range(start, min(start + batch_size, len(rows))))))
-                        for start in range(0, len(rows), batch_size)]
+        self.batches = collated_batches(dataset, collator=collator, batch_size=batch_size, limit=num_reconstruct)
         if not self.batches:
             raise DmlpError("the validation split is empty; give the dataset a valid split or more data")
         self.tokenizer, self.sampler = decoder_tokenizer, sampler

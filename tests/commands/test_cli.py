@@ -18,8 +18,9 @@ TINY_TRAIN = [
 ]
 
 
-def dmlp(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+def dmlp(*args: str, cwd: Path, **env_overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **env_overrides}
+    env.pop("WANDB_API_KEY", None)
     return subprocess.run(
         [sys.executable, "-m", "dmlp_cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
@@ -96,6 +97,14 @@ def test_multirun_puts_each_job_in_its_own_folder(tmp_path):
         assert (tmp_path / "sweep" / job / "checkpoints" / "last" / "model.safetensors").is_file()
     lrs = [json.loads((tmp_path / "sweep" / job / "checkpoints/last/meta.json").read_text()) for job in ("0", "1")]
     assert len(lrs) == 2
+
+
+def test_wandb_logger_runs_offline_without_credentials(tmp_path):
+    overrides = [arg for arg in TINY_TRAIN if arg != "logger=none"]
+    result = dmlp("train", *overrides, "logger=wandb", "hydra.run.dir=run", cwd=tmp_path, HOME=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
 
 
 def _one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -83,3 +83,13 @@ def test_diffusion_repeats_average_k_timesteps_per_latent(tokenizer):
     by_hand = (prediction - noise).pow(2).mean(-1).view(3, 4).mean(-1)
     assert torch.equal(t, t_again)
     torch.testing.assert_close(per_latent, by_hand)
+
+
+def test_normalized_latents_have_unit_scale_whatever_the_encoder_does(tokenizer):
+    model = tiny_model(tokenizer, tiny_config(normalize_latent=True))
+    batch = _batch(tokenizer)
+    with torch.no_grad():
+        model.connector.proj.weight.mul_(100.0)  # an encoder trying to escape the fixed noise by inflating μ
+    mu, _ = model.encode(batch["encoder_ids"], batch["encoder_mask"])
+    torch.testing.assert_close(mu.mean(-1), torch.zeros(len(TEXTS)), atol=1e-4, rtol=0)
+    torch.testing.assert_close(mu.var(-1, unbiased=False), torch.ones(len(TEXTS)), atol=1e-3, rtol=0)
