@@ -4,7 +4,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-console = Console(stderr=False, highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # soft wrap: printed commands and paths stay copy-pasteable
 
 
 def progress_bar(*, fields: bool = False) -> Progress:

@@ -29,10 +29,9 @@ class WandbLogger(NullLogger):
     def resolved_mode(self) -> str:
         if self.mode != "auto":
             return self.mode
-        has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").exists() and "api.wandb.ai" in (
-            Path.home() / ".netrc"
-        ).read_text()
-        return "online" if has_key else "offline"
+        netrc = Path.home() / ".netrc"
+        logged_in = netrc.is_file() and "api.wandb.ai" in netrc.read_text()
+        return "online" if os.environ.get("WANDB_API_KEY") or logged_in else "offline"
 
     def start(self, *, run_dir: Path, config: dict, name: str) -> None:
         import wandb

@@ -2,7 +2,7 @@
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,7 @@ class Trainer:
         self.log_every, self.eval_every, self.save_every = log_every, eval_every, save_every
         self.device, self.seed, self.num_workers = resolve_device(device), seed, num_workers
 
-    def batches(self, dataset, collator) -> "iter":
+    def batches(self, dataset, collator) -> Iterator[dict]:
         """Endless shuffled batches, epoch after epoch, in an order fixed by the seed."""
         if len(dataset) < self.global_batch_size:
             raise DmlpError(
@@ -110,7 +110,7 @@ class Trainer:
         )
         metrics_log = MetricsLog(Path(run_dir) / "metrics.jsonl")
         batches = self.batches(train_set, collator)
-        window = {"loss": 0.0, "reconstruction": 0.0, "diffusion": 0.0, "kl": 0.0, "grad_norm": 0.0, "steps": 0}
+        window, window_steps = dict.fromkeys(("loss", "reconstruction", "diffusion", "kl", "grad_norm"), 0.0), 0
         started = window_start = time.perf_counter()
         last_eval: dict = {}
         with progress_bar(fields=True) as progress:
@@ -128,18 +128,16 @@ class Trainer:
                 optimizer.step()
                 schedule.step()
 
-                window["loss"] += out.loss.item()
-                window["reconstruction"] += out.reconstruction.mean().item()
-                window["diffusion"] += out.diffusion.mean().item()
-                window["kl"] += out.kl.mean().item()
-                window["grad_norm"] += grad_norm.item()
-                window["steps"] += 1
+                parts = {"loss": out.loss, "reconstruction": out.reconstruction.mean(), "diffusion": out.diffusion.mean(),
+                         "kl": out.kl.mean(), "grad_norm": grad_norm}
+                for key, value in parts.items():  # tensors: one device sync per log, not per step
+                    window[key] = window[key] + value.detach().float()
+                window_steps += 1
                 if step % self.log_every == 0 or step == self.max_steps:
                     elapsed = time.perf_counter() - window_start
-                    count = window.pop("steps")
-                    metrics = {f"train/{key}": value / count for key, value in window.items()}
+                    metrics = {f"train/{key}": float(value) / window_steps for key, value in window.items()}
                     metrics["train/lr"] = schedule.get_last_lr()[0]
-                    metrics["train/samples_per_s"] = count * self.global_batch_size / elapsed
+                    metrics["train/samples_per_s"] = window_steps * self.global_batch_size / elapsed
                     metrics_log.log(metrics, step=step)
                     logger.log(metrics, step=step)
                     progress.update(
@@ -147,7 +145,7 @@ class Trainer:
                         status=f"loss {metrics['train/loss']:.3f} rec {metrics['train/reconstruction']:.3f} "
                         f"ddpm {metrics['train/diffusion']:.4f} {metrics['train/samples_per_s']:.0f} samples/s",
                     )
-                    window = dict.fromkeys(window, 0.0) | {"steps": 0}
+                    window, window_steps = dict.fromkeys(window, 0.0), 0
                     window_start = time.perf_counter()
                 progress.advance(task)
 
