@@ -107,3 +107,15 @@ def test_typo_in_a_key_fails_at_composition(tmp_path):
     (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nencoder:\n  hiden_size: 3\n")
     with pytest.raises(ConfigCompositionException, match="hiden_size"):
         _compose("train", [f"hydra.searchpath=[file://{tmp_path}]", "+experiment=mine"])
+
+
+@pytest.mark.parametrize("command, groups", [
+    ("train", ["encoder", "decoder", "denoiser", "schedule", "dataset", "trainer", "logger", "experiment"]),
+    ("sample", ["sampler"]),
+    ("score", ["scorer"]),
+])
+def test_help_lists_exactly_the_command_groups_and_their_options(command, groups):
+    template = OmegaConf.load(config_dir() / f"{command}.yaml").hydra.help.template
+    listed = [line for line in template.splitlines() if ": " in line and not line.startswith("usage")]
+    expected = [f"{'+experiment' if g == 'experiment' else g}: {', '.join(_options(g))}" for g in groups]
+    assert listed == expected
