@@ -1,6 +1,7 @@
 """`dmlp` entry point: `dmlp train|sample|score [overrides]`, each a Hydra app with its own primary config."""
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -37,23 +38,55 @@ def _user_error(error: BaseException):
     return None
 
 
-def run(command: str, overrides: list[str]) -> None:
-    """Run one subcommand as a Hydra app; user errors print one line and exit 2."""
+def _record_failure(command: str, error: BaseException) -> None:
+    """A failed job of a `-m` sweep: FAILED.txt with the traceback in its folder, one line on stderr; the sweep goes on."""
+    import traceback
+
+    from hydra.core.hydra_config import HydraConfig
+
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "FAILED.txt").write_text("".join(traceback.format_exception(error)))
+    FAILED_JOBS.append(job_dir)
+    user_error = _user_error(error)
+    print(f"dmlp {command}: job {HydraConfig.get().job.num} failed: {user_error or repr(error)} "
+          f"(details: {job_dir / 'FAILED.txt'})", file=sys.stderr)
+
+
+FAILED_JOBS: list[Path] = []
+
+
+def run(command: str, overrides: list[str]) -> int:
+    """Run one subcommand as a Hydra app; user errors print one line and exit 2; a sweep records failed jobs
+    and carries on; a run stopped by SIGTERM/SIGINT exits 128 + the signal number after saving."""
     import datasets
     import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from dmlp_cli.config_schema import register_schemas
+    from dmlp_cli.training import distributed
+    from dmlp_cli.training.preemption import Preempted
 
     datasets.disable_progress_bars()  # per-split map bars; the encoding report says what happened in one line each
 
     module, function = COMMANDS[command].split(":")
     task = getattr(importlib.import_module(module), function)
     register_schemas()
+    # torchrun: every rank runs this app; they share rank 0's clock, so they share one run folder
+    os.environ["DMLP_RUN_STAMP"] = distributed.shared_timestamp(distributed.init_from_env())
 
     def guarded(cfg) -> None:
         try:
             task(cfg)
+        except Preempted as stopped:
+            print(f"dmlp {command}: {stopped}; continue with the same command and trainer.resume=auto "
+                  "(and the same hydra.run.dir)", file=sys.stderr)
+            sys.exit(stopped.exit_code)
         except Exception as error:
+            if HydraConfig.get().mode == RunMode.MULTIRUN:
+                _record_failure(command, error)
+                return
             user_error = _user_error(error)
             if user_error is None:
                 raise
@@ -62,7 +95,15 @@ def run(command: str, overrides: list[str]) -> None:
 
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=command)(guarded)
     sys.argv = [f"dmlp-{command}", *overrides]
-    app()
+    try:
+        app()
+    finally:
+        distributed.shutdown()
+    if FAILED_JOBS:
+        print(f"dmlp {command}: {len(FAILED_JOBS)} job(s) of the sweep failed: "
+              + ", ".join(str(path) for path in FAILED_JOBS), file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         problem = f"unknown command '{argv[0]}'" if argv else "no command given"
         print(f"dmlp: {problem}\n\n{USAGE}", file=sys.stderr)
         return 2
-    run(argv[0], argv[1:])
-    return 0
+    return run(argv[0], argv[1:])
 
 
 if __name__ == "__main__":

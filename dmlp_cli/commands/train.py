@@ -1,71 +1,183 @@
-"""`dmlp train`: config → corpus, tokenizers, model → training loop → checkpoints in the run folder."""
+"""`dmlp train`: config → corpus, tokenizers, model → training loop → checkpoints in the run folder.
+
+Under torchrun every rank runs this; rank 0 alone trains tokenizers and writes
+files, the others read what it wrote. `trainer.resume=auto` continues from the
+newest good checkpoint in the run folder (a fresh start when there is none),
+`trainer.resume=<checkpoint folder>` from that one.
+"""
 
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import load_file
 
 from dmlp_cli.data.collate import PairCollator
 from dmlp_cli.data.corpora import ToyCorpus
 from dmlp_cli.data.encoding import encode_corpus
+from dmlp_cli.data.tokenizers import PretrainedTokenizer
+from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate
 from dmlp_cli.models.build import build_joint_model
 from dmlp_cli.tracking.console import console, metrics_table
-from dmlp_cli.training.checkpoint import point_to, save_checkpoint
-from dmlp_cli.training.loop import seed_everything
+from dmlp_cli.training import distributed
+from dmlp_cli.training.checkpoint import (
+    check_folder,
+    find_resumable,
+    load_trainer_state,
+    load_weights,
+    point_to,
+    prune,
+    save_checkpoint,
+)
+from dmlp_cli.training.rng import seed_everything
+
+# What a checkpoint's weights and trainer state depend on: resuming with any of these changed is another run.
+RUN_DEFINING_KEYS = ("model", "encoder", "decoder", "denoiser", "schedule", "dataset", "max_length",
+                     "trainer.global_batch_size", "trainer.seed", "trainer.optimizer", "trainer.save_trainable_only")
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat = {}
+    for key, value in node.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_differences(saved: DictConfig, current: DictConfig) -> list[str]:
+    """'key: saved → current' for every run-defining key that differs."""
+    old = _flatten(OmegaConf.to_container(saved, resolve=True))
+    new = _flatten(OmegaConf.to_container(current, resolve=True))
+    return [
+        f"{key}: {old.get(key)} → {new.get(key)}" for key in sorted(set(old) | set(new))
+        if any(key == prefix or key.startswith(prefix + ".") for prefix in RUN_DEFINING_KEYS) and old.get(key) != new.get(key)
+    ]
+
+
+def resume_source(resume: str | None, *, checkpoints: Path) -> Path | None:
+    if resume in (None, "", "none"):
+        return None
+    if resume == "auto":
+        found = find_resumable(checkpoints)
+        console.print(f"resume: {'from ' + str(found) if found else 'no checkpoint in ' + str(checkpoints) + ', starting fresh'}")
+        return found
+    path = Path(resume).resolve()
+    check_folder(path)
+    if not (path / "trainer_state.pt").is_file():
+        raise DmlpError(f"'{path}' has no trainer_state.pt (written by an older dmlp or not by `dmlp train`); "
+                        "resume from a checkpoint written by `dmlp train`, or train anew")
+    return path
+
+
+def _tokenizers(cfg: DictConfig, *, texts, run_dir: Path, source: Path | None, context) -> tuple:
+    """From the checkpoint when resuming; otherwise built (trained) by rank 0, saved, and read by the others."""
+    if source is not None:
+        return tuple(PretrainedTokenizer(name_or_path=str(source / role)).build() for role in ("encoder", "decoder"))
+    built = {}
+    if context.is_main:
+        for role in ("encoder", "decoder"):
+            built[role] = instantiate(cfg[role].tokenizer).build(texts=texts, save_dir=str(run_dir / "tokenizers" / role))
+    context.barrier()
+    if not context.is_main:
+        built = {role: PretrainedTokenizer(name_or_path=str(run_dir / "tokenizers" / role)).build()
+                 for role in ("encoder", "decoder")}
+    return built["encoder"], built["decoder"]
+
+
+def _check_trainable_only(cfg: DictConfig, model) -> None:
+    """Trainable-only checkpoints rebuild frozen weights from their pretrained source: there must be one."""
+    for role in ("encoder", "decoder"):
+        frozen = [name for name, p in model.named_parameters() if name.startswith(f"{role}.") and not p.requires_grad]
+        if frozen and not (cfg[role].get("pretrained") and cfg[role].get("name_or_path")):
+            raise DmlpError(
+                f"trainer.save_trainable_only=true, but the frozen {role} weights ({frozen[0]}, ...) are not loaded "
+                f"from a pretrained model, so a checkpoint without them could not be rebuilt; set trainer.save_trainable_only=false"
+            )
 
 
 def train(cfg: DictConfig) -> dict:
+    context = distributed.current()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    checkpoints = run_dir / "checkpoints"
+    trainer = instantiate(cfg.trainer)
+    source = resume_source(trainer.resume, checkpoints=checkpoints)
+    if source is not None:
+        differences = config_differences(OmegaConf.load(source / "config.yaml"), cfg)
+        if differences:
+            raise DmlpError(
+                f"checkpoint '{source}' was trained with another config ({'; '.join(differences[:3])}); "
+                "resume with the same settings, or start a new run without trainer.resume"
+            )
     seed_everything(cfg.trainer.seed)
     corpus = instantiate(cfg.dataset)
     splits = corpus.load()
-    train_texts = splits["train"]["text"]
-    encoder_tokenizer = instantiate(cfg.encoder.tokenizer).build(texts=train_texts, save_dir=str(run_dir / "tokenizers/encoder"))
-    decoder_tokenizer = instantiate(cfg.decoder.tokenizer).build(texts=train_texts, save_dir=str(run_dir / "tokenizers/decoder"))
+    encoder_tokenizer, decoder_tokenizer = _tokenizers(
+        cfg, texts=splits["train"]["text"], run_dir=run_dir, source=source, context=context
+    )
     encoded, report = encode_corpus(
         splits, encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer, max_length=cfg.max_length
     )
-    console.print(f"[bold]data[/bold] {report.summary()}")
+    if context.is_main:
+        console.print(f"[bold]data[/bold] {report.summary()}")
 
     model = build_joint_model(
         model=cfg.model, encoder=cfg.encoder, decoder=cfg.decoder, denoiser=cfg.denoiser, schedule=cfg.schedule,
         encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer,
     )
+    if trainer.save_trainable_only:
+        _check_trainable_only(cfg, model)
+    resume_state = None
+    if source is not None:
+        load_weights(model, source, trainable_only=check_folder(source).get("weights") == "trainable", device="cpu")
+        resume_state = load_trainer_state(source)
+        if (source / "ema.safetensors").is_file():
+            resume_state["ema"] = load_file(str(source / "ema.safetensors"))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    console.print(f"[bold]model[/bold] {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
-                  f"{trainable / 1e6:.2f}M trainable")
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if context.is_main:
+        console.print(f"[bold]model[/bold] {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+                      f"{trainable / 1e6:.2f}M trainable" + (f"; {context.world_size} processes" if context.enabled else ""))
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     collator = PairCollator(encoder_pad_id=encoder_tokenizer.pad_token_id, decoder_pad_id=decoder_tokenizer.pad_token_id)
     validate = instantiate(
         cfg.validation, dataset=encoded["valid"], collator=collator, decoder_tokenizer=decoder_tokenizer,
         oracle=grammar_valid_rate if isinstance(corpus, ToyCorpus) else None,
-    )
-    checkpoints = run_dir / "checkpoints"
+    ) if context.is_main else None
 
-    def save(trained_model, step: int, metrics: dict) -> Path:
+    def save(*, model, step: int, metrics: dict, trainer_state: dict, ema, is_best: bool) -> Path:
         folder = save_checkpoint(
-            directory=checkpoints / f"step-{step}", model=trained_model, config=cfg,
+            directory=checkpoints / f"step-{step}", model=model, config=cfg,
             encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer,
-            meta={"step": step, "metrics": metrics},
+            meta={"step": step, "metrics": metrics}, trainer_state=trainer_state, ema=ema,
+            trainable_only=trainer.save_trainable_only,
         )
         point_to(checkpoints / "last", folder)
+        if is_best:
+            point_to(checkpoints / "best", folder)
+        prune(checkpoints, keep=trainer.keep_last)
         return folder
 
-    trainer = instantiate(cfg.trainer)
-    logger = instantiate(cfg.logger)
-    logger.start(run_dir=run_dir, config=resolved, name=run_dir.name)
+    logger = instantiate(cfg.logger) if context.is_main else None
+    if logger is not None:
+        hydra = HydraConfig.get()
+        sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
+        name = f"{Path(sweep).name}-{hydra.job.num}" if sweep else run_dir.name
+        logger.start(run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True), name=name, sweep=sweep,
+                     resume=source is not None)
     try:
         final = trainer.fit(
             model=model, train_set=encoded["train"], collator=collator, run_dir=run_dir, validate=validate,
-            save=save, logger=logger,
+            save=save, logger=logger, context=context, resume_state=resume_state,
         )
     finally:
-        logger.finish()
-    console.print(metrics_table(final, title="final evaluation"))
-    console.print(f"run folder: {run_dir}")
-    console.print(f"next: dmlp sample ckpt={checkpoints / 'last'} n=500")
+        if logger is not None:
+            logger.finish()
+    if context.is_main:
+        console.print(metrics_table(final, title="final evaluation"))
+        console.print(f"run folder: {run_dir}")
+        console.print(f"next: dmlp sample ckpt={checkpoints / 'last'} n=500")
     return final

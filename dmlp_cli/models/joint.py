@@ -23,6 +23,39 @@ RECONSTRUCTION_WEIGHTINGS = ("uniform", "alpha_bar")
 
 
 @dataclass
+class LossNoise:
+    """The random draws of one joint-loss evaluation: ε for z, and K timesteps and noises per latent.
+
+    Why explicit: the trainer draws them for the whole global batch from a
+    generator seeded by (seed, step) and hands each rank and micro-batch its rows,
+    so a run's loss, and so its weights, do not depend on how many processes or
+    accumulation steps share the batch.
+    """
+
+    latent: torch.Tensor      # [B, d]
+    timesteps: torch.Tensor   # [B·K], grouped by latent
+    diffusion: torch.Tensor   # [B·K, d]
+
+    @classmethod
+    def draw(cls, *, batch_size: int, latent_dim: int, repeats: int, num_timesteps: int,
+             generator: torch.Generator) -> "LossNoise":
+        return cls(
+            latent=torch.randn(batch_size, latent_dim, generator=generator),
+            timesteps=torch.randint(0, num_timesteps, (batch_size * repeats,), generator=generator),
+            diffusion=torch.randn(batch_size * repeats, latent_dim, generator=generator),
+        )
+
+    def rows(self, index: torch.Tensor, *, device: torch.device | str) -> "LossNoise":
+        """The draws of the examples at positions `index` of the global batch."""
+        repeats = self.timesteps.shape[0] // self.latent.shape[0]
+        expanded = (index.unsqueeze(1) * repeats + torch.arange(repeats)).flatten()
+        return LossNoise(
+            latent=self.latent[index].to(device), timesteps=self.timesteps[expanded].to(device),
+            diffusion=self.diffusion[expanded].to(device),
+        )
+
+
+@dataclass
 class JointLoss:
     """The scalar to optimise plus its per-sample parts, for logging."""
 
@@ -96,7 +129,13 @@ class JointLatentDiffusion(nn.Module):
         alpha_bar = self.schedule.alphas_cumprod.to(t.device)
         return (alpha_bar[t] / alpha_bar.mean()).float()
 
-    def diffusion_loss(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw_noise(self, *, batch_size: int, generator: torch.Generator) -> LossNoise:
+        return LossNoise.draw(
+            batch_size=batch_size, latent_dim=self.latent_dim, repeats=self.diffusion_repeats,
+            num_timesteps=self.schedule.num_timesteps, generator=generator,
+        )
+
+    def diffusion_loss(self, z: torch.Tensor, noise: LossNoise) -> tuple[torch.Tensor, torch.Tensor]:
         """Denoising MSE per latent [B], averaged over `diffusion_repeats` independent timesteps each.
 
         The expectation is the same as with one timestep; the variance is lower, and the
@@ -104,21 +143,26 @@ class JointLatentDiffusion(nn.Module):
         from each encoded batch. Also returns the timesteps, [B·K], grouped by latent.
         """
         z = z.repeat_interleave(self.diffusion_repeats, dim=0)
-        t = torch.randint(0, self.schedule.num_timesteps, (z.shape[0],), device=z.device)
-        noise = torch.randn_like(z)
-        prediction = self.denoiser(self.schedule.add_noise(z, noise, t), t)
-        mse = (prediction.float() - self.schedule.target(z, noise, t).float()).pow(2).mean(-1)
+        t = noise.timesteps
+        prediction = self.denoiser(self.schedule.add_noise(z, noise.diffusion.to(z.dtype), t), t)
+        mse = (prediction.float() - self.schedule.target(z, noise.diffusion, t).float()).pow(2).mean(-1)
         return mse.view(-1, self.diffusion_repeats).mean(-1), t
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> JointLoss:
+    def forward(self, batch: dict[str, torch.Tensor], noise: LossNoise | None = None) -> JointLoss:
+        """The joint loss of a batch; `noise` = None draws fresh noise from the global RNG."""
         mu, logvar = self.encode(batch["encoder_ids"], batch["encoder_mask"])
-        z = LatentConnector.sample(mu, logvar)
+        if noise is None:
+            generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+            noise = self.draw_noise(batch_size=mu.shape[0], generator=generator).rows(
+                torch.arange(mu.shape[0]), device=mu.device
+            )
+        z = mu + (0.5 * logvar).exp() * noise.latent.to(mu.dtype)
         nll_sum, num_tokens = self.decoder.reconstruction_nll(
             input_ids=batch["decoder_ids"], attention_mask=batch["decoder_mask"], z=z
         )
         reconstruction = nll_sum / num_tokens.clamp_min(1)
 
-        diffusion, t = self.diffusion_loss(z)
+        diffusion, t = self.diffusion_loss(z, noise)
         kl = LatentConnector.kl(mu, logvar)
         weight = self.reconstruction_weight(t).view(z.shape[0], -1).mean(-1)
         assert reconstruction.shape == diffusion.shape == weight.shape == kl.shape == (z.shape[0],)

@@ -1,14 +1,22 @@
 """What the user sees in the terminal: rich progress bars, tables and one-line messages."""
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 console = Console(highlight=False, soft_wrap=True)  # soft wrap: printed commands and paths stay copy-pasteable
 
 
-def progress_bar(*, fields: bool = False) -> Progress:
-    """A bar with count, elapsed/remaining time and, with `fields`, a free text column (loss, speed)."""
+def progress_bar(*, fields: bool = False, disable: bool = False) -> Progress:
+    """A bar with count, elapsed/remaining time and, with `fields`, a free text column (loss, speed);
+    `disable` on ranks other than 0."""
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -18,7 +26,7 @@ def progress_bar(*, fields: bool = False) -> Progress:
     ]
     if fields:
         columns.append(TextColumn("{task.fields[status]}"))
-    return Progress(*columns, console=console, transient=False)
+    return Progress(*columns, console=console, transient=False, disable=disable)
 
 
 def metrics_table(metrics: dict, *, title: str) -> Table:

@@ -1,5 +1,6 @@
 """Experiment trackers chosen by the `logger` config group: wandb, or none."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from pathlib import Path
 class NullLogger:
     """`logger=none`: metrics still go to metrics.jsonl and the console, nowhere else."""
 
-    def start(self, *, run_dir: Path, config: dict, name: str) -> None:
+    def start(self, *, run_dir: Path, config: dict, name: str, sweep: str | None = None, resume: bool = False) -> None:
         pass
 
     def log(self, metrics: dict, *, step: int) -> None:
@@ -33,12 +34,14 @@ class WandbLogger(NullLogger):
         logged_in = netrc.is_file() and "api.wandb.ai" in netrc.read_text()
         return "online" if os.environ.get("WANDB_API_KEY") or logged_in else "offline"
 
-    def start(self, *, run_dir: Path, config: dict, name: str) -> None:
+    def start(self, *, run_dir: Path, config: dict, name: str, sweep: str | None = None, resume: bool = False) -> None:
+        """One wandb run per run folder (a resumed run continues it); the jobs of a sweep share its group."""
         import wandb
 
+        run_id = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
         self.run = wandb.init(
-            project=self.project, entity=self.entity, mode=self.resolved_mode(), group=self.group,
-            tags=self.tags, name=name, dir=str(run_dir), config=config,
+            project=self.project, entity=self.entity, mode=self.resolved_mode(), group=self.group or sweep,
+            tags=self.tags, name=name, dir=str(run_dir), config=config, id=run_id, resume="allow" if resume else None,
         )
 
     def log(self, metrics: dict, *, step: int) -> None:

@@ -71,18 +71,28 @@ def test_bad_model_settings_are_user_errors(tokenizer, override, message):
 def test_diffusion_repeats_average_k_timesteps_per_latent(tokenizer):
     model = tiny_model(tokenizer, tiny_config(diffusion_repeats=4))
     z = torch.randn(3, 8)
-    torch.manual_seed(0)
-    per_latent, t = model.diffusion_loss(z)
+    noise = model.draw_noise(batch_size=3, generator=torch.Generator().manual_seed(0))
+    per_latent, t = model.diffusion_loss(z, noise)
     assert per_latent.shape == (3,) and t.shape == (12,)
-    # the same draws by hand: latent b is noised at t[4b:4b+4] and its loss is the mean of those four MSEs
-    torch.manual_seed(0)
+    # by hand: latent b is noised at t[4b:4b+4] and its loss is the mean of those four MSEs
     repeated = z.repeat_interleave(4, dim=0)
-    t_again = torch.randint(0, 50, (12,))
-    noise = torch.randn_like(repeated)
-    prediction = model.denoiser(model.schedule.add_noise(repeated, noise, t_again), t_again)
-    by_hand = (prediction - noise).pow(2).mean(-1).view(3, 4).mean(-1)
-    assert torch.equal(t, t_again)
+    prediction = model.denoiser(model.schedule.add_noise(repeated, noise.diffusion, t), t)
+    by_hand = (prediction - noise.diffusion).pow(2).mean(-1).view(3, 4).mean(-1)
     torch.testing.assert_close(per_latent, by_hand)
+
+
+def test_loss_noise_rows_follow_the_examples_whatever_the_split(tokenizer):
+    """Two halves of a batch, each given its rows of the global draw, lose exactly what the whole batch does."""
+    model = tiny_model(tokenizer, tiny_config(diffusion_repeats=2)).eval()
+    batch = _batch(tokenizer)
+    size = len(TEXTS)
+    noise = model.draw_noise(batch_size=size, generator=torch.Generator().manual_seed(3))
+    whole = model(batch, noise.rows(torch.arange(size), device="cpu"))
+    for part in (torch.arange(0, size, 2), torch.arange(1, size, 2)):
+        half = {key: value[part] for key, value in batch.items() if torch.is_tensor(value)}
+        out = model(half, noise.rows(part, device="cpu"))
+        torch.testing.assert_close(out.reconstruction, whole.reconstruction[part])
+        torch.testing.assert_close(out.diffusion, whole.diffusion[part])
 
 
 def test_normalized_latents_have_unit_scale_whatever_the_encoder_does(tokenizer):
