@@ -38,3 +38,16 @@ def test_untruncated_noise_is_standard_normal_and_seeded():
 def test_non_positive_top_p_is_a_user_error():
     with pytest.raises(DmlpError, match="top_p"):
         TruncatedNoise(top_p=0.0)
+
+
+def test_truncated_noise_is_diffusion_lms_resample_until_inside():
+    """Same distribution as the literal procedure (redraw every entry with |n| > top_p): two-sample KS at 1%."""
+    p, size = 0.7, 50_000
+    generator = torch.Generator().manual_seed(2)
+    literal = torch.randn(size, generator=generator, dtype=torch.float64)
+    while (outside := literal.abs() > p).any():
+        literal[outside] = torch.randn(int(outside.sum()), generator=generator, dtype=torch.float64)
+    ours = TruncatedNoise(top_p=p).sample((size,), generator=generator, dtype=torch.float64)
+    grid = torch.cat([literal, ours]).sort().values
+    cdf = lambda x: torch.searchsorted(x.sort().values, grid, right=True) / size  # noqa: E731
+    assert (cdf(literal) - cdf(ours)).abs().max().item() < 1.63 * math.sqrt(2 / size)
