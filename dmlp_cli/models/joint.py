@@ -14,9 +14,10 @@ from fnmatch import fnmatch
 import torch
 from torch import nn
 
-from dmlp_cli.diffusion.samplers import AncestralSampler
+from dmlp_cli.diffusion.samplers import Sampler
 from dmlp_cli.diffusion.schedules import NoiseSchedule
 from dmlp_cli.errors import DmlpError
+from dmlp_cli.models.decoding import GREEDY, Decoding
 from dmlp_cli.models.latent_connector import LatentConnector
 
 RECONSTRUCTION_WEIGHTINGS = ("uniform", "alpha_bar")
@@ -173,7 +174,7 @@ class JointLatentDiffusion(nn.Module):
         )
 
     def sample_latents(
-        self, *, num_samples: int, sampler: AncestralSampler, generator: torch.Generator, on_step=None
+        self, *, num_samples: int, sampler: Sampler, generator: torch.Generator, on_step=None
     ) -> torch.Tensor:
         """z ~ p_θ(z) by running `sampler` with this model's denoiser and schedule."""
         device = next(self.parameters()).device
@@ -182,5 +183,8 @@ class JointLatentDiffusion(nn.Module):
             generator=generator, device=device, on_step=on_step,
         )
 
-    def decode(self, z: torch.Tensor, *, max_length: int) -> list[list[int]]:
-        return self.decoder.greedy_decode(z, max_length=max_length)
+    def decode(
+        self, z: torch.Tensor, *, max_length: int, decoding: Decoding = GREEDY, generator: torch.Generator | None = None
+    ) -> list[list[int]]:
+        """Token ids for each latent (BOS and EOS stripped); `generator` feeds sampled decoding."""
+        return decoding.decode(self.decoder, z, max_length=max_length, generator=generator)

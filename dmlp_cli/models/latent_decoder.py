@@ -5,7 +5,7 @@ z reaches the decoder two ways (Li et al., 2020, "Optimus", §3.2):
   * memory:    W_m z gives every layer one extra key/value position that all
                tokens attend to, placed in a `DynamicCache` as if it were a
                past token, so the installed GPT-2 code runs unmodified.
-Decoding continues the same cache, so generation is KV-cached from the start.
+Decoding (models/decoding.py) continues the same cache, so generation is KV-cached from the start.
 """
 
 import torch
@@ -80,10 +80,12 @@ class LatentDecoder(nn.Module):
         layers = [(memory[:, layer, 0], memory[:, layer, 1]) for layer in range(self.num_layers)]
         return DynamicCache(ddp_cache_data=layers, config=self.backbone.config)
 
-    def _step(
+    def step(
         self, *, input_ids: torch.Tensor, z: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
         cache: DynamicCache | None,
     ):
+        """One backbone pass over `input_ids` at `positions`, after what `cache` holds (z's memory position and
+        earlier tokens); `attention_mask` covers the earlier tokens and these, not the memory."""
         embeds = self.backbone.get_input_embeddings()(input_ids)
         if self.embedding_proj is not None:
             embeds = embeds + self.embedding_proj(z).unsqueeze(1).to(embeds.dtype)
@@ -101,7 +103,7 @@ class LatentDecoder(nn.Module):
     def forward(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits [B, L, V] for every position of `BOS text EOS`."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0).expand_as(input_ids)
-        out = self._step(
+        out = self.step(
             input_ids=input_ids, z=z, attention_mask=attention_mask, positions=positions, cache=self.latent_cache(z)
         )
         return out.logits
@@ -114,30 +116,3 @@ class LatentDecoder(nn.Module):
         targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
         nll = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
         return nll.sum(1), (targets != -100).sum(1)
-
-    @torch.no_grad()
-    def greedy_decode(self, z: torch.Tensor, *, max_length: int) -> list[list[int]]:
-        """Greedy token ids for each latent (BOS and EOS stripped), KV-cached, each row stopping at its EOS."""
-        batch, device = z.shape[0], z.device
-        max_new = min(max_length, self.max_positions) - 1
-        cache = self.latent_cache(z) or DynamicCache(config=self.backbone.config)
-        tokens = torch.full((batch, 1), self.bos_token_id, dtype=torch.long, device=device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=device)
-        generated = []
-        for step in range(max_new):
-            out = self._step(
-                input_ids=tokens,
-                z=z,
-                attention_mask=torch.ones(batch, step + 1, dtype=torch.long, device=device),
-                positions=torch.full((batch, 1), step, dtype=torch.long, device=device),
-                cache=cache,
-            )
-            cache = out.past_key_values
-            tokens = out.logits[:, -1].argmax(-1, keepdim=True)
-            tokens = tokens.masked_fill(finished.unsqueeze(1), self.eos_token_id)
-            generated.append(tokens)
-            finished |= tokens.squeeze(1) == self.eos_token_id
-            if finished.all():
-                break
-        ids = torch.cat(generated, dim=1).tolist()
-        return [row[: row.index(self.eos_token_id)] if self.eos_token_id in row else row for row in ids]
