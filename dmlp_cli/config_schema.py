@@ -15,9 +15,11 @@ from hydra.core.config_store import ConfigStore
 
 from dmlp_cli.data.corpora import HubCorpus, LocalCorpus, ToyCorpus
 from dmlp_cli.data.tokenizers import PretrainedTokenizer, TrainedTokenizer
-from dmlp_cli.diffusion.samplers import AncestralSampler
+from dmlp_cli.diffusion.clamping import NormClip
+from dmlp_cli.diffusion.samplers import AncestralSampler, DDIMSampler, DPMSolverSampler
 from dmlp_cli.diffusion.schedules import ConstantSchedule, CosineSchedule, LinearSchedule, SqrtSchedule
 from dmlp_cli.evaluation.perplexity import ScorerLM
+from dmlp_cli.models.decoding import BeamSearch, Greedy, Sampling
 from dmlp_cli.models.denoisers import LatentTransformer, MLPSkipNet
 from dmlp_cli.models.encoders import PooledEncoder
 from dmlp_cli.models.joint import JointLatentDiffusion
@@ -37,7 +39,9 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "trainer": {"trainer": Trainer},
     "validation": {"validator": Validator},
     "logger": {"wandb": WandbLogger, "none": NullLogger},
-    "sampler": {"ancestral": AncestralSampler},
+    "sampler": {"ancestral": AncestralSampler, "ddim": DDIMSampler, "dpm_solver": DPMSolverSampler},
+    "clamp": {"norm_clip": NormClip},
+    "decoding": {"greedy": Greedy, "sampling": Sampling, "beam": BeamSearch},
     "scorer": {"causal_lm": ScorerLM},
 }
 

@@ -10,7 +10,9 @@ from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
 from dmlp_cli.cli import config_dir
 from dmlp_cli.config_schema import register_schemas
+from dmlp_cli.diffusion.clamping import NormClip
 from dmlp_cli.models.build import build_joint_model
+from dmlp_cli.models.decoding import Decoding
 
 register_schemas()
 
@@ -76,14 +78,27 @@ def test_other_train_groups_instantiate(group):
 
 
 def test_sampler_and_scorer_options_instantiate(pretrained_dir):
+    assert _options("sampler") == ["ddim", "ddpm", "dpm_solver"] and _options("sampler/clamp") == ["norm_clip"]
     for option in _options("sampler"):
-        cfg = _compose("sample", [f"sampler={option}", "ckpt=x", "steps=10", "top_p=0.9"])
+        cfg = _compose("sample", [f"sampler={option}", "ckpt=x", "steps=10", "top_p=0.9", "sampler.truncate_initial=true",
+                                  "sampler/clamp=norm_clip", "sampler.clamp.max_norm=3"])
         sampler = instantiate(cfg.sampler)
-        assert sampler.steps == 10 and sampler.noise.top_p == 0.9
+        assert sampler.steps == 10 and sampler.noise.top_p == sampler.initial_noise.top_p == 0.9
+        assert isinstance(sampler.clamp, NormClip) and sampler.clamp.max_norm == 3
+        assert instantiate(_compose("sample", [f"sampler={option}", "ckpt=x"]).sampler).clamp is None
     assert _compose("score", ["samples=x"]).scorer is None
     for option in ("gpt2_large", "local"):
         cfg = _compose("score", ["samples=x", f"scorer={option}", f"scorer.name_or_path={pretrained_dir / 'gpt2'}"])
         assert instantiate(cfg.scorer).perplexity(["the pasta was great ."]).total_tokens > 0
+
+
+def test_decoding_options_instantiate():
+    assert _options("decoding") == ["beam", "greedy", "sampling"]
+    for option in _options("decoding"):
+        decoding = instantiate(_compose("sample", ["ckpt=x", f"decoding={option}", "decoding.use_cache=false"]).decoding)
+        assert isinstance(decoding, Decoding) and not decoding.use_cache
+    nucleus = instantiate(_compose("sample", ["ckpt=x", "decoding=sampling", "decoding.top_p=0.9"]).decoding)
+    assert nucleus.top_p == 0.9
 
 
 @pytest.mark.parametrize("experiment", ["yelp", "yelp_cpu"])
@@ -111,7 +126,7 @@ def test_typo_in_a_key_fails_at_composition(tmp_path):
 
 @pytest.mark.parametrize("command, groups", [
     ("train", ["encoder", "decoder", "denoiser", "schedule", "dataset", "trainer", "logger", "experiment"]),
-    ("sample", ["sampler"]),
+    ("sample", ["sampler", "sampler/clamp", "decoding"]),
     ("score", ["scorer"]),
 ])
 def test_help_lists_exactly_the_command_groups_and_their_options(command, groups):

@@ -1,6 +1,16 @@
-"""`dmlp sample`: a checkpoint → latents from the DDPM → decoded texts in samples.jsonl."""
+"""`dmlp sample`: a checkpoint → decoded texts as jsonl, in one of three modes.
 
+    generate     n latents z ~ p_θ(z) from the sampler, decoded        → samples.jsonl
+    reconstruct  the posterior mean μ(x) of each input sentence, decoded → reconstructions.jsonl
+    interpolate  k points between two sentences' μ(x), decoded          → interpolation.jsonl
+
+Each writes a .meta.json beside its jsonl (settings, stage times, peak memory); `seed` makes every mode reproducible.
+"""
+
+import itertools
 import json
+import resource
+import sys
 import time
 from pathlib import Path
 
@@ -9,47 +19,144 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from dmlp_cli.data.jsonl import write_jsonl
+from dmlp_cli.data.jsonl import read_texts, write_jsonl
 from dmlp_cli.errors import DmlpError
-from dmlp_cli.models.text_io import generate_texts
+from dmlp_cli.evaluation.bleu import corpus_bleu
+from dmlp_cli.models.text_io import encode_texts, generate_texts, interpolate_texts, reconstruct_batches
 from dmlp_cli.tracking.console import console, progress_bar
-from dmlp_cli.training.checkpoint import load_checkpoint
+from dmlp_cli.training.checkpoint import Checkpoint, load_checkpoint
 from dmlp_cli.training.loop import resolve_device
+
+OUTPUT_NAMES = {"generate": "samples.jsonl", "reconstruct": "reconstructions.jsonl", "interpolate": "interpolation.jsonl"}
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """Peak memory torch allocated on a GPU; on CPU the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def _input_texts(cfg: DictConfig) -> list[str]:
+    """The non-empty sentences of `inputs`, checked against what the mode needs."""
+    if cfg.mode == "generate":
+        return []
+    if cfg.inputs is None:
+        raise DmlpError(f"mode={cfg.mode} needs inputs=<.txt file, a sentence a line, or .jsonl file with '{cfg.text_field}'>")
+    texts = [text for text in read_texts(cfg.inputs, field=cfg.text_field) if text and text.strip()]
+    if not texts:
+        raise DmlpError(f"inputs file '{cfg.inputs}' has no sentences; put one sentence on each line")
+    if cfg.mode == "interpolate" and len(texts) != 2:
+        raise DmlpError(f"mode=interpolate needs exactly two sentences in '{cfg.inputs}', found {len(texts)}")
+    return texts
+
+
+def _encode(texts: list[str], *, checkpoint: Checkpoint, max_length: int, batch_size: int) -> list[dict]:
+    batches, report = encode_texts(
+        texts, encoder_tokenizer=checkpoint.encoder_tokenizer, decoder_tokenizer=checkpoint.decoder_tokenizer,
+        max_length=max_length, batch_size=batch_size,
+    )
+    console.print(f"[bold]inputs[/bold] {report.summary()}")
+    return batches
+
+
+def _generate(cfg, *, checkpoint, decoding, max_length, generator, texts) -> tuple[list[dict], dict]:
+    sampler = instantiate(cfg.sampler)
+    steps = sampler.num_steps(checkpoint.model.schedule)
+    with progress_bar(fields=True) as progress:
+        task = progress.add_task("sample", total=cfg.n, status="")
+        done_steps = itertools.count(1)
+
+        def on_step() -> None:
+            step = next(done_steps) % steps
+            progress.update(task, status=f"denoising step {step}/{steps}" if step else "decoding")
+
+        generated = generate_texts(
+            checkpoint.model, sampler=sampler, tokenizer=checkpoint.decoder_tokenizer, num_samples=cfg.n,
+            batch_size=cfg.batch_size, generator=generator, max_length=max_length, decoding=decoding,
+            on_step=on_step, on_batch=lambda count: progress.advance(task, count),
+        )
+        progress.update(task, status="")
+    norms = generated.latents.norm(dim=-1).tolist()
+    records = [
+        {"index": i, "text": text, "num_tokens": length, "latent_norm": norm}
+        for i, (text, length, norm) in enumerate(zip(generated.texts, generated.num_tokens, norms))
+    ]
+    for text in generated.texts[:5]:
+        console.print(f"  [italic]{text}[/italic]")
+    meta = {
+        "sampler": cfg.sampler._target_, "steps": steps, "top_p": cfg.top_p, "n": cfg.n,
+        "denoise_seconds": generated.denoise_seconds, "decode_seconds": generated.decode_seconds,
+    }
+    return records, meta
+
+
+def _reconstruct(cfg, *, checkpoint, decoding, max_length, generator, texts) -> tuple[list[dict], dict]:
+    batches = _encode(texts, checkpoint=checkpoint, max_length=max_length, batch_size=cfg.batch_size)
+    inputs, outputs, means = reconstruct_batches(
+        checkpoint.model, batches=batches, tokenizer=checkpoint.decoder_tokenizer, max_length=max_length,
+        decoding=decoding, generator=generator,
+    )
+    bleu = corpus_bleu(outputs, inputs)
+    for source, text in list(zip(inputs, outputs))[:5]:
+        console.print(f"  {source}  [dim]->[/dim]  [italic]{text}[/italic]")
+    console.print(f"reconstruction BLEU {bleu:.1f} on {len(inputs)} sentences")
+    records = [
+        {"index": i, "input": source, "text": text, "latent_norm": norm}
+        for i, (source, text, norm) in enumerate(zip(inputs, outputs, means.norm(dim=-1).tolist()))
+    ]
+    return records, {"n": len(records), "reconstruction_bleu": bleu}
+
+
+def _interpolate(cfg, *, checkpoint, decoding, max_length, generator, texts) -> tuple[list[dict], dict]:
+    (pair,) = _encode(texts, checkpoint=checkpoint, max_length=max_length, batch_size=2)
+    result = interpolate_texts(
+        checkpoint.model, pair=pair, tokenizer=checkpoint.decoder_tokenizer, max_length=max_length,
+        num_points=cfg.k, path=cfg.path, decoding=decoding, generator=generator,
+    )
+    for weight, text in zip(result.weights, result.texts):
+        console.print(f"  {weight:.2f}  [italic]{text}[/italic]")
+    records = [
+        {"index": i, "weight": weight, "text": text, "latent_norm": norm}
+        for i, (weight, text, norm) in enumerate(zip(result.weights, result.texts, result.latents.norm(dim=-1).tolist()))
+    ]
+    return records, {"n": len(records), "inputs": texts, "path": cfg.path}
+
+
+MODES = {"generate": _generate, "reconstruct": _reconstruct, "interpolate": _interpolate}
 
 
 def sample(cfg: DictConfig) -> Path:
+    if cfg.mode not in MODES:
+        raise DmlpError(f"mode '{cfg.mode}' is not one of {', '.join(MODES)}; pass mode=generate, reconstruct or interpolate")
     if cfg.n < 1 or cfg.batch_size < 1:
         raise DmlpError(f"n and batch_size must be >= 1, got n={cfg.n} batch_size={cfg.batch_size}")
+    texts = _input_texts(cfg)
     device = resolve_device(cfg.device)
-    checkpoint = load_checkpoint(cfg.ckpt, device=device)
-    sampler = instantiate(cfg.sampler)
-    max_length = cfg.max_length or checkpoint.config.max_length
-    output = Path(cfg.output) if cfg.output else Path(HydraConfig.get().runtime.output_dir) / "samples.jsonl"
-    generator = torch.Generator().manual_seed(cfg.seed)
     started = time.perf_counter()
-    with progress_bar() as progress:
-        task = progress.add_task("sample", total=cfg.n)
-        generated = generate_texts(
-            checkpoint.model, sampler=sampler, tokenizer=checkpoint.decoder_tokenizer, num_samples=cfg.n,
-            batch_size=cfg.batch_size, generator=generator, max_length=max_length,
-            on_batch=lambda count: progress.advance(task, count),
-        )
-    elapsed = time.perf_counter() - started
-    norms = generated.latents.norm(dim=-1).tolist()
-    write_jsonl(output, [
-        {"index": i, "text": text, "num_tokens": length, "latent_norm": norm}
-        for i, (text, length, norm) in enumerate(zip(generated.texts, generated.num_tokens, norms))
-    ])
+    checkpoint = load_checkpoint(cfg.ckpt, device=device)
+    loaded = time.perf_counter()
+    decoding = instantiate(cfg.decoding)
+    max_length = cfg.max_length or checkpoint.config.max_length
+    output = Path(cfg.output) if cfg.output else Path(HydraConfig.get().runtime.output_dir) / OUTPUT_NAMES[cfg.mode]
+    generator = torch.Generator().manual_seed(cfg.seed)
+    records, mode_meta = MODES[cfg.mode](
+        cfg, checkpoint=checkpoint, decoding=decoding, max_length=max_length, generator=generator, texts=texts
+    )
+    write_jsonl(output, records)
+    elapsed = time.perf_counter() - loaded
     meta = {
-        "ckpt": str(checkpoint.path), "step": checkpoint.meta.get("step"), "dataset": checkpoint.config.dataset._target_,
-        "sampler": cfg.sampler._target_, "steps": sampler.num_steps(checkpoint.model.schedule), "top_p": cfg.top_p,
-        "seed": cfg.seed, "n": cfg.n, "seconds": elapsed, "samples_per_s": cfg.n / elapsed,
+        "mode": cfg.mode, "ckpt": str(checkpoint.path), "step": checkpoint.meta.get("step"),
+        "dataset": checkpoint.config.dataset._target_, "decoding": cfg.decoding._target_,
+        "use_cache": cfg.decoding.use_cache, "max_length": max_length, "seed": cfg.seed, **mode_meta,
+        "load_seconds": loaded - started, "seconds": elapsed, "texts_per_s": len(records) / elapsed,
+        "device": str(device), "peak_memory_bytes": peak_memory_bytes(device),
     }
     output.with_suffix(".meta.json").write_text(json.dumps(meta, indent=2))
-    console.print(f"{cfg.n} samples in {elapsed:.1f} s ({cfg.n / elapsed:.1f}/s) with "
-                  f"{meta['steps']} denoising steps")
-    for text in generated.texts[:5]:
-        console.print(f"  [italic]{text}[/italic]")
+    steps = f" with {meta['steps']} denoising steps" if "steps" in meta else ""
+    console.print(f"{len(records)} texts in {elapsed:.1f} s ({meta['texts_per_s']:.1f}/s){steps}")
     console.print(f"wrote {output}")
-    console.print(f"next: dmlp score samples={output}")
+    if cfg.mode == "generate":
+        console.print(f"next: dmlp score samples={output}")
     return output

@@ -23,7 +23,7 @@ class Clamp:
 class NormClip(Clamp):
     """x̂_0 ← x̂_0 · min(1, max_norm / ‖x̂_0‖), each vector along the last dimension on its own."""
 
-    def __init__(self, *, max_norm: float = 10.0):
+    def __init__(self, *, max_norm: float):
         if max_norm <= 0:
             raise DmlpError(f"sampler.clamp.max_norm must be > 0, got {max_norm}")
         self.max_norm = max_norm

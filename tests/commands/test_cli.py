@@ -84,10 +84,33 @@ def test_sampling_is_reproducible_with_a_seed(trained_run, tmp_path):
     texts = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.jsonl"
-        assert dmlp("sample", f"ckpt={trained_run / 'checkpoints/last'}", "n=4", "seed=3", f"output={out}",
-                    cwd=tmp_path).returncode == 0
+        result = dmlp("sample", f"ckpt={trained_run / 'checkpoints/last'}", "n=4", "seed=3", "sampler=dpm_solver",
+                      "steps=5", "decoding=sampling", "decoding.top_p=0.9", f"output={out}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
         texts.append(out.read_text())
     assert texts[0] == texts[1]
+    meta = json.loads((tmp_path / "a.meta.json").read_text())
+    assert meta["steps"] == 5 and meta["denoise_seconds"] > 0 and meta["decode_seconds"] > 0
+
+
+def test_reconstruct_and_interpolate_write_one_line_per_text_with_matching_endpoints(trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints/last"
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("the pasta was great .\n\ni loved the fries .\n")  # the empty line is skipped
+    reconstructions = tmp_path / "reconstructions.jsonl"
+    result = dmlp("sample", f"ckpt={ckpt}", "mode=reconstruct", f"inputs={inputs}", f"output={reconstructions}",
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in reconstructions.read_text().splitlines()]
+    assert [row["input"] for row in rows] == ["the pasta was great .", "i loved the fries ."]
+
+    interpolation = tmp_path / "interpolation.jsonl"
+    result = dmlp("sample", f"ckpt={ckpt}", "mode=interpolate", f"inputs={inputs}", "k=4", "path=slerp",
+                  f"output={interpolation}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    points = [json.loads(line) for line in interpolation.read_text().splitlines()]
+    assert [round(point["weight"], 3) for point in points] == [0.0, 0.333, 0.667, 1.0]
+    assert [points[0]["text"], points[-1]["text"]] == [row["text"] for row in rows]
 
 
 def test_multirun_puts_each_job_in_its_own_folder(tmp_path):
