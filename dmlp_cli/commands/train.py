@@ -36,7 +36,8 @@ from dmlp_cli.training.rng import seed_everything
 
 # What a checkpoint's weights and trainer state depend on: resuming with any of these changed is another run.
 RUN_DEFINING_KEYS = ("model", "encoder", "decoder", "denoiser", "schedule", "dataset", "max_length",
-                     "trainer.global_batch_size", "trainer.seed", "trainer.optimizer", "trainer.save_trainable_only")
+                     "trainer.global_batch_size", "trainer.seed", "trainer.optimizer", "trainer.save_trainable_only",
+                     "trainer.strategy")
 
 
 def _flatten(node, prefix: str = "") -> dict:
@@ -146,14 +147,14 @@ def train(cfg: DictConfig) -> dict:
     validate = instantiate(
         cfg.validation, dataset=encoded["valid"], collator=collator, decoder_tokenizer=decoder_tokenizer,
         oracle=grammar_valid_rate if isinstance(corpus, ToyCorpus) else None,
-    ) if context.is_main else None
+    ) if context.is_main or trainer.strategy == "fsdp" else None
 
-    def save(*, model, step: int, metrics: dict, trainer_state: dict, ema, is_best: bool) -> Path:
+    def save(*, model, weights, step: int, metrics: dict, trainer_state: dict, ema, is_best: bool) -> Path:
         folder = save_checkpoint(
             directory=checkpoints / f"step-{step}", model=model, config=cfg,
             encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer,
             meta={"step": step, "metrics": metrics}, trainer_state=trainer_state, ema=ema,
-            trainable_only=trainer.save_trainable_only,
+            trainable_only=trainer.save_trainable_only, weights=weights,
         )
         point_to(checkpoints / "last", folder)
         if is_best:

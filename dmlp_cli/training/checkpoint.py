@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import _remove_duplicate_names, load_file, load_model, save_file, save_model
 
 from dmlp_cli import __version__
 from dmlp_cli.data.tokenizers import PretrainedTokenizer
@@ -76,11 +76,26 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().contiguous() for name, p in model.named_parameters() if p.requires_grad}
 
 
+def _as_save_model_writes(model: torch.nn.Module, weights: dict[str, torch.Tensor], *,
+                          trainable_only: bool) -> dict[str, torch.Tensor]:
+    """A gathered state dict with the names save_model(model) would write: tied weights once (GPT-2's lm_head
+    and wte), only the trainable ones if asked."""
+    storage = {}  # one small stand-in tensor per parameter object: tied names share it (works on FSDP shards too)
+    stand_ins = {name: storage.setdefault(id(p), torch.empty(1))
+                 for name, p in model.named_parameters(remove_duplicate=False)}
+    tied = _remove_duplicate_names(stand_ins)  # kept name -> names dropped as its aliases
+    dropped = {alias for aliases in tied.values() for alias in aliases}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    return {name: tensor.contiguous() for name, tensor in weights.items()
+            if name not in dropped and (not trainable_only or name in trainable)}
+
+
 def save_checkpoint(
     *, directory: Path, model: JointLatentDiffusion, config: DictConfig, encoder_tokenizer, decoder_tokenizer,
     meta: dict, trainer_state: dict | None = None, ema: dict[str, torch.Tensor] | None = None,
-    trainable_only: bool = False,
+    trainable_only: bool = False, weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
+    """Write the folder; `weights` (a full state dict, gathered from FSDP shards) stands in for the model's own."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
@@ -88,7 +103,10 @@ def save_checkpoint(
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the checkpoint from the rest of a shared group
     try:
-        if trainable_only:
+        if weights is not None:
+            save_file(_as_save_model_writes(model, weights, trainable_only=trainable_only),
+                      str(staging / "model.safetensors"))
+        elif trainable_only:
             save_file(trainable_state(model), str(staging / "model.safetensors"))
         else:
             save_model(model, str(staging / "model.safetensors"))

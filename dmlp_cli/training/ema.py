@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from dmlp_cli.training.sharding import shard_like
+
 
 class ExponentialMovingAverage:
     def __init__(self, model: nn.Module, *, decay: float):
@@ -47,4 +49,4 @@ class ExponentialMovingAverage:
         missing = set(self.names) - set(state)
         if missing:
             raise KeyError(f"EMA state lacks {sorted(missing)[:3]}")
-        self.shadow = {name: state[name].float().clone() for name in self.names}
+        self.shadow = {name: shard_like(state[name].float(), self.shadow[name]) for name in self.names}  # FSDP: shards

@@ -35,8 +35,17 @@ from dmlp_cli.training.optim import build_lr_schedule, build_optimizer
 from dmlp_cli.training.precision import Precision
 from dmlp_cli.training.preemption import Preempted, StopRequest
 from dmlp_cli.training.rng import rng_state, seed_everything, set_rng_state
+from dmlp_cli.training.sharding import (
+    full_optimizer_state,
+    full_tensor,
+    full_weights,
+    load_optimizer_state,
+    shard_model,
+    unsharded,
+)
 
 BEST_MODES = ("max", "min")
+STRATEGIES = ("ddp", "fsdp")
 
 
 def resolve_device(device: str, *, local_rank: int = 0) -> torch.device:
@@ -80,6 +89,7 @@ class Trainer:
         lr_power: float = 1.0,
         max_grad_norm: float = 1.0,
         precision: str = "fp32",
+        strategy: str = "ddp",
         ema_decay: float | None = None,
         max_nonfinite_steps: int = 10,
         log_every: int = 50,
@@ -98,6 +108,8 @@ class Trainer:
             raise DmlpError("trainer.max_steps and trainer.global_batch_size must be >= 1")
         if micro_batch_size is not None and micro_batch_size < 1:
             raise DmlpError(f"trainer.micro_batch_size must be >= 1 (or null), got {micro_batch_size}")
+        if strategy not in STRATEGIES:
+            raise DmlpError(f"trainer.strategy '{strategy}' is not one of {list(STRATEGIES)}")
         if best_mode not in BEST_MODES:
             raise DmlpError(f"trainer.best_mode '{best_mode}' is not one of {list(BEST_MODES)}")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
@@ -107,6 +119,7 @@ class Trainer:
         self.adam_eps, self.adam_betas = adam_eps, tuple(adam_betas)
         self.warmup_steps, self.lr_end_ratio, self.lr_power = warmup_steps, lr_end_ratio, lr_power
         self.max_grad_norm, self.precision, self.ema_decay = max_grad_norm, precision, ema_decay
+        self.strategy = strategy
         self.max_nonfinite_steps = max_nonfinite_steps
         self.log_every, self.eval_every, self.save_every, self.keep_last = log_every, eval_every, save_every, keep_last
         self.best_metric, self.best_mode = best_metric, best_mode
@@ -146,13 +159,17 @@ class Trainer:
         resume_state: dict | None = None,
     ) -> dict:
         """Train to max_steps (from resume_state's step if given); evaluate every eval_every and at the end;
-        save every save_every, at a new best, at the end and on SIGTERM/SIGINT. `save(model=, step=, metrics=,
-        trainer_state=, ema=, is_best=)` runs on rank 0 only."""
+        save every save_every, at a new best, at the end and on SIGTERM/SIGINT. `save(model=, weights=, step=,
+        metrics=, trainer_state=, ema=, is_best=)` runs on rank 0 only; `weights` is the gathered state dict
+        with FSDP (None otherwise: the model holds them)."""
         logger = logger or NullLogger()
         device = resolve_device(self.device_name, local_rank=context.local_rank)
         per_rank, micro, accumulation = self.layout(context.world_size)
         seed_everything(self.seed + context.rank)  # dropout differs across ranks; the loss noise does not
         model.to(device).train()
+        sharded = self.strategy == "fsdp" and context.enabled
+        if sharded:
+            shard_model(model)  # before the optimizer and the EMA: both hold the shards
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = build_optimizer(
             trainable, name=self.optimizer_name, lr=self.lr, weight_decay=self.weight_decay, eps=self.adam_eps,
@@ -167,14 +184,14 @@ class Trainer:
         start, best, nonfinite_in_a_row = 0, None, 0
         if resume_state is not None:
             start, best, nonfinite_in_a_row = self._restore(
-                resume_state, optimizer=optimizer, lr_schedule=lr_schedule, precision=precision, ema=ema,
-                context=context,
+                resume_state, model=model, optimizer=optimizer, lr_schedule=lr_schedule, precision=precision, ema=ema,
+                context=context, sharded=sharded,
             )
         if start >= self.max_steps:
             raise DmlpError(f"the checkpoint is at step {start}, already trainer.max_steps={self.max_steps}; "
                             "raise trainer.max_steps to train further")
         wrapped = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
-            if context.enabled else model
+            if context.enabled and not sharded else model
         micro_batches = StepMicroBatches(
             train_set, rank=context.rank, world_size=context.world_size, per_rank_batch=per_rank,
             micro_batch_size=micro, seed=self.seed, start_step=start,
@@ -191,17 +208,20 @@ class Trainer:
             rngs = context.gather(rng_state())
             return {
                 "step": step, **micro_batches.position(step), "world_size": context.world_size,
-                "global_batch_size": self.global_batch_size, "optimizer": optimizer.state_dict(),
+                "global_batch_size": self.global_batch_size,
+                "optimizer": full_optimizer_state(model, optimizer) if sharded else optimizer.state_dict(),
                 "lr_schedule": lr_schedule.state_dict(), "scaler": precision.scaler.state_dict(), "rng": rngs,
                 "best": best, "nonfinite_in_a_row": nonfinite_in_a_row,
             }
 
         def checkpoint(step: int, *, is_best: bool = False) -> Path | None:
-            trainer_state = state(step)  # collective: every rank's RNG
+            trainer_state = state(step)  # collectives: every rank's RNG, and with FSDP the gathered shards
+            weights = full_weights(model) if sharded else None
+            averaged = {name: full_tensor(value) for name, value in ema.state_dict().items()} if ema else None
             folder = None
             if context.is_main:
-                folder = save(model=model, step=step, metrics=last_eval, trainer_state=trainer_state,
-                              ema=ema.state_dict() if ema else None, is_best=is_best)
+                folder = save(model=model, weights=weights, step=step, metrics=last_eval, trainer_state=trainer_state,
+                              ema=averaged, is_best=is_best)
             context.barrier()
             return folder
 
@@ -214,7 +234,10 @@ class Trainer:
                     batch = {k: v.to(device) for k, v in next(batches).items() if torch.is_tensor(v)}
                     rows = global_positions(micro_index=index, micro_batch_size=micro, rank=context.rank,
                                             world_size=context.world_size)
-                    sync = nullcontext() if index == accumulation - 1 or not context.enabled else wrapped.no_sync()
+                    last_micro_batch = index == accumulation - 1
+                    if sharded:
+                        model.set_requires_gradient_sync(last_micro_batch)
+                    sync = nullcontext() if last_micro_batch or wrapped is model else wrapped.no_sync()
                     with sync:
                         with precision.autocast():
                             out = wrapped(batch, noise.rows(rows, device=device))
@@ -224,7 +247,7 @@ class Trainer:
                     for key, value in parts.items():  # tensors: one device sync per log, not per micro-batch
                         window[key] = window[key] + value.detach().float() / accumulation
                 precision.unscale(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, self.max_grad_norm)
+                grad_norm = full_tensor(torch.nn.utils.clip_grad_norm_(trainable, self.max_grad_norm))
                 if torch.isfinite(grad_norm):  # the same on every rank: gradients are all-reduced
                     precision.step(optimizer)
                     nonfinite_in_a_row = 0
@@ -269,9 +292,13 @@ class Trainer:
 
                 is_best = False
                 if step % self.eval_every == 0 or step == self.max_steps:
-                    if context.is_main:
+                    if sharded:  # every rank runs the evaluation: each forward gathers shards from all of them
+                        with ema.applied(model) if ema else nullcontext(), unsharded(model):
+                            last_eval, samples = validate(model)
+                    elif context.is_main:
                         with ema.applied(model) if ema else nullcontext():
                             last_eval, samples = validate(model)
+                    if context.is_main:
                         metrics_log.log(last_eval, step=step)
                         logger.log(last_eval, step=step)
                         summary = "  ".join(f"{key.split('/')[-1]} {value:.3f}" for key, value in last_eval.items())
@@ -293,14 +320,18 @@ class Trainer:
             console.print(f"trained steps {start + 1}-{self.max_steps} in {total:.0f} s")
         return {"train/wall_time_s": total, **last_eval}
 
-    def _restore(self, state: dict, *, optimizer, lr_schedule, precision: Precision,
-                 ema: ExponentialMovingAverage | None, context: DistributedContext) -> tuple[int, float | None, int]:
+    def _restore(self, state: dict, *, model, optimizer, lr_schedule, precision: Precision,
+                 ema: ExponentialMovingAverage | None, context: DistributedContext,
+                 sharded: bool) -> tuple[int, float | None, int]:
         if state["global_batch_size"] != self.global_batch_size:
             raise DmlpError(
                 f"the checkpoint was trained with trainer.global_batch_size={state['global_batch_size']}, this run "
                 f"has {self.global_batch_size}; resume with the same global batch size"
             )
-        optimizer.load_state_dict(state["optimizer"])
+        if sharded:
+            load_optimizer_state(model, optimizer, state["optimizer"])
+        else:
+            optimizer.load_state_dict(state["optimizer"])
         lr_schedule.load_state_dict(state["lr_schedule"])
         precision.scaler.load_state_dict(state["scaler"])
         if ema is not None and state.get("ema") is not None:

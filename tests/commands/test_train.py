@@ -3,6 +3,7 @@ checkpoints, sweeps with a failing job."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,26 +80,44 @@ def test_resume_with_another_config_is_refused(uninterrupted, tmp_path):
     assert "was trained with another config (" in result.stderr and "model.latent_dim: 8 → 16" in result.stderr
 
 
-def test_two_process_ddp_on_gloo_equals_one_process_and_only_rank_0_writes(uninterrupted, tmp_path):
-    steps = ["trainer.max_steps=20", "trainer.device=cpu"]
-    single = dmlp("train", *LONG, *steps, "hydra.run.dir=single", cwd=tmp_path)
-    assert single.returncode == 0, single.stderr
+def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    ddp = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "dmlp_cli",
-         "train", *LONG, *steps], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+         "train", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
+
+
+def test_two_process_ddp_and_fsdp_on_gloo_equal_one_process_and_only_rank_0_writes(tmp_path):
+    steps = [*LONG, "trainer.max_steps=20", "trainer.device=cpu"]
+    single = dmlp("train", *steps, "hydra.run.dir=single", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    reference = _weights(tmp_path / "single" / "checkpoints" / "last")
+
+    ddp = _torchrun(*steps, cwd=tmp_path)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     runs = list((tmp_path / "outputs" / "train").glob("*/*"))
     assert len(runs) == 1, runs  # both ranks used rank 0's timestamp
     run = runs[0]
     assert "2 processes" in ddp.stdout
     assert ddp.stdout.count("run folder:") == 1  # rank 0 alone reports, logs and saves
-    _assert_same(_weights(run / "checkpoints" / "last"), _weights(tmp_path / "single" / "checkpoints" / "last"),
-                 atol=1e-5, rtol=1e-4)
+    _assert_same(_weights(run / "checkpoints" / "last"), reference, atol=1e-5, rtol=1e-4)
     state = torch.load(run / "checkpoints" / "last" / "trainer_state.pt", weights_only=True)
     assert state["world_size"] == 2 and len(state["rng"]) == 2 and state["step"] == 20
     assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+
+    fsdp = [*steps, "trainer.strategy=fsdp", "trainer.save_every=10", "hydra.run.dir=fsdp"]
+    sharded = _torchrun(*fsdp, cwd=tmp_path)
+    assert sharded.returncode == 0, sharded.stderr[-3000:]
+    checkpoints = tmp_path / "fsdp" / "checkpoints"
+    _assert_same(_weights(checkpoints / "last"), reference, atol=1e-5, rtol=1e-4)
+    # resume a sharded run from step 10: the gathered optimizer state goes back into the shards
+    shutil.rmtree(checkpoints / "step-20")
+    (checkpoints / "last").unlink()
+    resumed = _torchrun(*fsdp, "trainer.resume=auto", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "trained steps 11-20" in resumed.stdout
+    _assert_same(_weights(checkpoints / "last"), reference, atol=1e-5, rtol=1e-4)
 
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):

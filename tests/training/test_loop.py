@@ -15,7 +15,7 @@ SINGLE = DistributedContext()
 def _fit(model, trainer, train_set, collator, tmp_path, resume_state=None):
     saved = {}
 
-    def save(*, model, step, metrics, trainer_state, ema, is_best):
+    def save(*, model, weights, step, metrics, trainer_state, ema, is_best):
         buffer = io.BytesIO()  # as a checkpoint does: a snapshot, loadable without pickled code
         torch.save(trainer_state, buffer)
         buffer.seek(0)
