@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from dmlp_cli.data.jsonl import read_texts, write_jsonl
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.bleu import corpus_bleu
+from dmlp_cli.models.decoding import Decoding
 from dmlp_cli.models.text_io import encode_texts, generate_texts, interpolate_texts, reconstruct_batches
 from dmlp_cli.tracking.console import console, progress_bar
 from dmlp_cli.training.checkpoint import Checkpoint, load_checkpoint
@@ -61,7 +62,10 @@ def _encode(texts: list[str], *, checkpoint: Checkpoint, max_length: int, batch_
     return batches
 
 
-def _generate(cfg, *, checkpoint, decoding, max_length, generator, texts) -> tuple[list[dict], dict]:
+def _generate(
+    cfg: DictConfig, *, checkpoint: Checkpoint, decoding: Decoding, max_length: int, generator: torch.Generator,
+    texts: list[str],
+) -> tuple[list[dict], dict]:
     sampler = instantiate(cfg.sampler)
     steps = sampler.num_steps(checkpoint.model.schedule)
     with progress_bar(fields=True) as progress:
@@ -92,7 +96,10 @@ def _generate(cfg, *, checkpoint, decoding, max_length, generator, texts) -> tup
     return records, meta
 
 
-def _reconstruct(cfg, *, checkpoint, decoding, max_length, generator, texts) -> tuple[list[dict], dict]:
+def _reconstruct(
+    cfg: DictConfig, *, checkpoint: Checkpoint, decoding: Decoding, max_length: int, generator: torch.Generator,
+    texts: list[str],
+) -> tuple[list[dict], dict]:
     batches = _encode(texts, checkpoint=checkpoint, max_length=max_length, batch_size=cfg.batch_size)
     inputs, outputs, means = reconstruct_batches(
         checkpoint.model, batches=batches, tokenizer=checkpoint.decoder_tokenizer, max_length=max_length,
@@ -109,7 +116,10 @@ def _reconstruct(cfg, *, checkpoint, decoding, max_length, generator, texts) -> 
     return records, {"n": len(records), "reconstruction_bleu": bleu}
 
 
-def _interpolate(cfg, *, checkpoint, decoding, max_length, generator, texts) -> tuple[list[dict], dict]:
+def _interpolate(
+    cfg: DictConfig, *, checkpoint: Checkpoint, decoding: Decoding, max_length: int, generator: torch.Generator,
+    texts: list[str],
+) -> tuple[list[dict], dict]:
     (pair,) = _encode(texts, checkpoint=checkpoint, max_length=max_length, batch_size=2)
     result = interpolate_texts(
         checkpoint.model, pair=pair, tokenizer=checkpoint.decoder_tokenizer, max_length=max_length,
