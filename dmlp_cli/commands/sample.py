@@ -58,7 +58,7 @@ def _encode(texts: list[str], *, checkpoint: Checkpoint, max_length: int, batch_
         texts, encoder_tokenizer=checkpoint.encoder_tokenizer, decoder_tokenizer=checkpoint.decoder_tokenizer,
         max_length=max_length, batch_size=batch_size,
     )
-    console.print(f"[bold]inputs[/bold] {report.summary()}")
+    console.print(f"[bold]encoded[/bold] {report.summary()}")
     return batches
 
 
