@@ -24,7 +24,7 @@ from dmlp_cli.errors import DmlpError
 class Sampler:
     """The shared loop: x_T (optionally truncated) → per step x̂_0, clamp, scheduler step → x_0."""
 
-    stochastic = False  # whether steps after x_T draw noise (where `top_p` truncation applies)
+    stochastic = False  # whether steps after x_T draw noise (`top_p` truncates it; x_T too if truncate_initial)
     default_steps: int | None = None  # steps when `steps` is None; None = every training timestep
 
     def __init__(
@@ -33,14 +33,10 @@ class Sampler:
     ):
         if steps is not None and steps < 1:
             raise DmlpError(f"steps must be >= 1 (or null for every training timestep), got {steps}")
-        if top_p is not None and not (self.stochastic or truncate_initial):
-            raise DmlpError(
-                f"top_p={top_p} does nothing with {type(self).__name__}: its steps draw no noise; "
-                "add sampler.truncate_initial=true to truncate x_T, or use sampler=ddpm"
-            )
         self.steps, self.clamp = steps, clamp
         self.noise = TruncatedNoise(top_p=top_p)
-        self.initial_noise = self.noise if truncate_initial else TruncatedNoise()
+        # a deterministic sampler's only noise is x_T, so there top_p truncates it
+        self.initial_noise = self.noise if truncate_initial or not self.stochastic else TruncatedNoise()
 
     def num_steps(self, schedule: NoiseSchedule) -> int:
         return self.steps or min(self.default_steps or schedule.num_timesteps, schedule.num_timesteps)

@@ -30,7 +30,13 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import _remove_duplicate_names, load_file, load_model, save_file, save_model
+from safetensors.torch import (
+    _remove_duplicate_names,
+    load_file,
+    load_model,
+    save_file,
+    save_model,
+)
 
 from dmlp_cli import __version__
 from dmlp_cli.data.tokenizers import PretrainedTokenizer

@@ -73,6 +73,25 @@ def test_sigterm_saves_and_resume_auto_ends_with_the_uninterrupted_weights(unint
     assert "skipping last" in again.stdout and f"trained steps {meta['step'] + 1}-600" in again.stdout
 
 
+def test_kill_9_loses_only_the_steps_since_the_last_checkpoint(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "dmlp_cli", "train", *LONG, "trainer.save_every=20",
+                                "hydra.run.dir=run"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    last = tmp_path / "run" / "checkpoints" / "last"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=60)
+    resumed = dmlp("train", *LONG, "trainer.save_every=20", "hydra.run.dir=run", "trainer.resume=auto", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    saved = json.loads((tmp_path / "run" / "checkpoints" / "step-20" / "meta.json").read_text())["step"] \
+        if (tmp_path / "run" / "checkpoints" / "step-20").exists() else None
+    started = int(resumed.stdout.split("trained steps ")[1].split("-")[0]) - 1
+    assert started % 20 == 0 and started >= 20 and saved in (None, 20)  # from a complete checkpoint, none lost to it
+
+
 def test_resume_with_another_config_is_refused(uninterrupted, tmp_path):
     result = dmlp("train", *LONG, "model.latent_dim=16", f"trainer.resume={uninterrupted / 'checkpoints' / 'last'}",
                   "hydra.run.dir=run", cwd=tmp_path)
