@@ -14,7 +14,7 @@ from dmlp_cli.data.jsonl import read_texts
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.bleu import corpus_bleu
 from dmlp_cli.evaluation.diversity import distinct_n, mean_unigram_entropy, self_bleu
-from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate
+from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
 from dmlp_cli.models.text_io import reconstruct_batches
 from dmlp_cli.tracking.console import console, metrics_table
 from dmlp_cli.training.checkpoint import load_checkpoint
@@ -64,6 +64,7 @@ def score(cfg: DictConfig) -> dict:
     }
     if _uses_toy_grammar(samples, cfg.grammar):
         scores["grammar_valid_rate"] = grammar_valid_rate(texts)
+        scores["syntax_valid_rate"] = syntax_valid_rate(texts)
     if cfg.scorer is not None:
         result = instantiate(cfg.scorer).perplexity(texts)
         scores |= {"perplexity": result.perplexity, "perplexity_tokens": result.total_tokens,

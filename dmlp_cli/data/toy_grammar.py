@@ -227,19 +227,19 @@ def _parse_adjective(tokens: list[str], i: int, adverbs: tuple[str, ...] = ADVER
             yield j + 1, _ADJECTIVE_SENTIMENT[tokens[j]]
 
 
-def _parse_adjective_phrase(tokens: list[str], i: int) -> Iterator[tuple[int, int]]:
+def _parse_adjective_phrase(tokens: list[str], i: int, sentiment_rules: bool) -> Iterator[tuple[int, int]]:
     for j, sentiment in _parse_adjective(tokens, i):
         yield j, sentiment
         for k in _word(tokens, j, ("and",)):
             for m, second in _parse_adjective(tokens, k):
-                if second == sentiment:
+                if second == sentiment or not sentiment_rules:
                     yield m, sentiment
 
 
-def _parse_description(tokens: list[str], i: int) -> Iterator[tuple[int, int]]:
+def _parse_description(tokens: list[str], i: int, sentiment_rules: bool) -> Iterator[tuple[int, int]]:
     for j, plural in _parse_subject(tokens, i):
         for k in _word(tokens, j, PLURAL_COPULAS if plural else SINGULAR_COPULAS):
-            yield from _parse_adjective_phrase(tokens, k)
+            yield from _parse_adjective_phrase(tokens, k, sentiment_rules)
 
 
 def _parse_opinion(tokens: list[str], i: int) -> Iterator[tuple[int, int]]:
@@ -279,27 +279,29 @@ def _parse_verdict(tokens: list[str], i: int) -> Iterator[tuple[int, int]]:
                         yield end, sentiment
 
 
-def _parse_clause(tokens: list[str], i: int) -> Iterator[tuple[int, int]]:
-    for parse in (_parse_description, _parse_opinion, _parse_intention, _parse_verdict):
+def _parse_clause(tokens: list[str], i: int, sentiment_rules: bool) -> Iterator[tuple[int, int]]:
+    yield from _parse_description(tokens, i, sentiment_rules)
+    for parse in (_parse_opinion, _parse_intention, _parse_verdict):
         yield from parse(tokens, i)
 
 
-def _parse_sentence(tokens: list[str]) -> Iterator[int]:
-    """Yields the label of every complete parse of the tokens (END included)."""
+def _parse_sentence(tokens: list[str], sentiment_rules: bool = True) -> Iterator[int]:
+    """Yields the label of every complete parse of the tokens (END included); without `sentiment_rules`,
+    "and"/"but" join any two clauses and any two adjectives."""
     if not tokens or tokens[-1] not in ENDINGS:
         return
     body = tokens[:-1]
-    for j, first in _parse_clause(body, 0):
+    for j, first in _parse_clause(body, 0, sentiment_rules):
         if j == len(body):
             yield first
         for k in _word(body, j, ("and",)):
-            for end, second in _parse_clause(body, k):
-                if end == len(body) and second == first:
+            for end, second in _parse_clause(body, k, sentiment_rules):
+                if end == len(body) and (second == first or not sentiment_rules):
                     yield second
         for k in _optional_word(body, j, (",",)):
             for m in _word(body, k, ("but",)):
-                for end, second in _parse_clause(body, m):
-                    if end == len(body) and second != first:
+                for end, second in _parse_clause(body, m, sentiment_rules):
+                    if end == len(body) and (second != first or not sentiment_rules):
                         yield second
 
 
@@ -332,13 +334,14 @@ class ToyGrammar:
             records.append({"text": text, "label": label})
         return records
 
-    def parse(self, sentence: str) -> int | None:
-        """The sentence's label if it is in the language, else None; decided by parsing, so it is exact for any input."""
-        return next(_parse_sentence(sentence.split()), None)
+    def parse(self, sentence: str, *, sentiment_rules: bool = True) -> int | None:
+        """The sentence's label if it is in the language, else None; decided by parsing, so it is exact for any input.
+        `sentiment_rules=False` parses the syntax alone (agreement, articles, clause shapes)."""
+        return next(_parse_sentence(sentence.split(), sentiment_rules), None)
 
-    def is_valid(self, sentence: str) -> bool:
+    def is_valid(self, sentence: str, *, sentiment_rules: bool = True) -> bool:
         """Whether a (generated) sentence is in the language: the measure of whether training worked."""
-        return self.parse(sentence) is not None
+        return self.parse(sentence, sentiment_rules=sentiment_rules) is not None
 
     @property
     def vocabulary(self) -> list[str]:

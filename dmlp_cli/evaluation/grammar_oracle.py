@@ -25,6 +25,14 @@ def grammar_valid_rate(texts: Sequence[str], *, grammar: ToyGrammar | None = Non
     return sum(grammar.is_valid(text) for text in texts) / len(texts)
 
 
+def syntax_valid_rate(texts: Sequence[str], *, grammar: ToyGrammar | None = None) -> float:
+    """Fraction of texts valid once the sentiment rules are lifted ("and" joining opposite sentiments is fine):
+    next to grammar_valid_rate it says whether a model misses the syntax or the cross-clause semantics."""
+    _check_texts(texts, metric="syntax_valid_rate")
+    grammar = grammar or ToyGrammar()
+    return sum(grammar.is_valid(text, sentiment_rules=False) for text in texts) / len(texts)
+
+
 def label_agreement(texts: Sequence[str], labels: Sequence[int], *, grammar: ToyGrammar | None = None) -> float:
     """Fraction of texts that are valid and whose parsed sentiment equals the requested label (conditional generation)."""
     _check_texts(texts, metric="label_agreement")

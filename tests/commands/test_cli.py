@@ -77,7 +77,7 @@ def test_sample_then_score(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert scores["num_samples"] == 6
-    assert {"distinct_1", "distinct_2", "self_bleu", "grammar_valid_rate", "reconstruction_bleu"} <= set(scores)
+    assert {"distinct_1", "distinct_2", "self_bleu", "grammar_valid_rate", "syntax_valid_rate", "reconstruction_bleu"} <= set(scores)
 
 
 def test_sampling_is_reproducible_with_a_seed(trained_run, tmp_path):

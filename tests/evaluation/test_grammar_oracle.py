@@ -1,7 +1,7 @@
 import pytest
 
 from dmlp_cli.data.toy_grammar import ToyGrammar
-from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, label_agreement
+from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, label_agreement, syntax_valid_rate
 
 POSITIVE = "the pasta was great ."
 NEGATIVE = "i hated the fries ."
@@ -19,6 +19,16 @@ def test_grammar_valid_rate_on_a_hand_counted_list():
 def test_grammar_valid_rate_is_one_on_the_grammars_own_samples():
     texts = [record["text"] for record in ToyGrammar().generate(num_sentences=500, seed=3)]
     assert grammar_valid_rate(texts) == 1.0
+
+
+def test_syntax_valid_rate_lifts_only_the_sentiment_rules():
+    wrong_conjunction = "the pasta was great and i hated the fries ."   # "and" across opposite sentiments
+    wrong_but = "the pasta was great but we loved the tacos !"          # "but" across the same sentiment
+    mixed_adjectives = "the fries were cold and delicious ."            # an adjective pair of mixed sentiment
+    texts = [POSITIVE, wrong_conjunction, wrong_but, mixed_adjectives, AGREEMENT_ERROR, GIBBERISH]
+    assert grammar_valid_rate(texts) == pytest.approx(1 / 6)
+    assert syntax_valid_rate(texts) == pytest.approx(4 / 6)  # agreement errors and gibberish stay invalid
+    assert ToyGrammar().parse(wrong_conjunction, sentiment_rules=False) == 0  # the label is the last clause's
 
 
 def test_label_agreement_counts_valid_texts_with_the_requested_label():
