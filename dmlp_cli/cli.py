@@ -74,7 +74,10 @@ def run(command: str, overrides: list[str]) -> int:
     task = getattr(importlib.import_module(module), function)
     register_schemas()
     # torchrun: every rank runs this app; they share rank 0's clock, so they share one run folder
-    os.environ["DMLP_RUN_STAMP"] = distributed.shared_timestamp(distributed.init_from_env())
+    context = distributed.init_from_env()
+    os.environ["DMLP_RUN_STAMP"] = distributed.shared_timestamp(context)
+    if not context.is_main:  # Hydra's own files (.hydra/, the job log) come from rank 0 alone
+        overrides = [*overrides, "hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
 
     def guarded(cfg) -> None:
         try:
