@@ -3,19 +3,16 @@
 import json
 from pathlib import Path
 
-import datasets
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from dmlp_cli.data.collate import PairCollator, collated_batches
 from dmlp_cli.data.corpora import ToyCorpus
-from dmlp_cli.data.encoding import encode_corpus
 from dmlp_cli.data.jsonl import read_texts
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.bleu import corpus_bleu
 from dmlp_cli.evaluation.diversity import distinct_n, mean_unigram_entropy, self_bleu
 from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
-from dmlp_cli.models.text_io import reconstruct_batches
+from dmlp_cli.models.text_io import encode_texts, reconstruct_batches
 from dmlp_cli.tracking.console import console, metrics_table
 from dmlp_cli.training.checkpoint import load_checkpoint
 from dmlp_cli.training.loop import resolve_device
@@ -34,18 +31,15 @@ def _uses_toy_grammar(samples: Path, grammar: str) -> bool:
 def reconstruction_bleu(*, ckpt: str, references: list[str], device: str, batch_size: int) -> float:
     """Corpus BLEU of greedy decodes from the posterior mean μ(x) against the inputs x."""
     checkpoint = load_checkpoint(ckpt, device=resolve_device(device))
-    encoder_tokenizer, decoder_tokenizer = checkpoint.encoder_tokenizer, checkpoint.decoder_tokenizer
     max_length = checkpoint.config.max_length
-    corpus = datasets.DatasetDict(
-        {"references": datasets.Dataset.from_dict({"text": references, "label": [-1] * len(references)})}
+    batches, report = encode_texts(
+        references, encoder_tokenizer=checkpoint.encoder_tokenizer, decoder_tokenizer=checkpoint.decoder_tokenizer,
+        max_length=max_length, batch_size=batch_size,
     )
-    encoded, report = encode_corpus(
-        corpus, encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer, max_length=max_length
+    console.print(f"[bold]references encoded[/bold] {report.summary()}")
+    inputs, outputs, _ = reconstruct_batches(
+        checkpoint.model, batches=batches, tokenizer=checkpoint.decoder_tokenizer, max_length=max_length
     )
-    console.print(f"[bold]references[/bold] {report.summary()}")
-    collator = PairCollator(encoder_pad_id=encoder_tokenizer.pad_token_id, decoder_pad_id=decoder_tokenizer.pad_token_id)
-    batches = collated_batches(encoded["references"], collator=collator, batch_size=batch_size)
-    inputs, outputs, _ = reconstruct_batches(checkpoint.model, batches=batches, tokenizer=decoder_tokenizer, max_length=max_length)
     return corpus_bleu(outputs, inputs)
 
 
