@@ -19,7 +19,7 @@ from dmlp_cli.data.corpora import ToyCorpus
 from dmlp_cli.data.encoding import encode_corpus
 from dmlp_cli.data.tokenizers import PretrainedTokenizer
 from dmlp_cli.errors import DmlpError
-from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate
+from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
 from dmlp_cli.models.build import build_joint_model
 from dmlp_cli.tracking.console import console, metrics_table
 from dmlp_cli.training import distributed
@@ -146,7 +146,8 @@ def train(cfg: DictConfig) -> dict:
     collator = PairCollator(encoder_pad_id=encoder_tokenizer.pad_token_id, decoder_pad_id=decoder_tokenizer.pad_token_id)
     validate = instantiate(
         cfg.validation, dataset=encoded["valid"], collator=collator, decoder_tokenizer=decoder_tokenizer,
-        oracle=grammar_valid_rate if isinstance(corpus, ToyCorpus) else None,
+        oracles={"grammar_valid_rate": grammar_valid_rate, "syntax_valid_rate": syntax_valid_rate}
+        if isinstance(corpus, ToyCorpus) else None,
     ) if context.is_main or trainer.strategy == "fsdp" else None
 
     def save(*, model, weights, step: int, metrics: dict, trainer_state: dict, ema, is_best: bool) -> Path:

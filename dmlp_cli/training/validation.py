@@ -18,13 +18,14 @@ class Validator:
     def __init__(
         self, *, dataset, collator, decoder_tokenizer, sampler: AncestralSampler, num_reconstruct: int = 256,
         num_generate: int = 64, batch_size: int = 128, max_length: int = 64,
-        oracle: Callable[[Sequence[str]], float] | None = None, seed: int = 0,
+        oracles: dict[str, Callable[[Sequence[str]], float]] | None = None, seed: int = 0,
     ):
         self.batches = collated_batches(dataset, collator=collator, batch_size=batch_size, limit=num_reconstruct)
         if not self.batches:
             raise DmlpError("the validation split is empty; give the dataset a valid split or more data")
         self.tokenizer, self.sampler = decoder_tokenizer, sampler
-        self.num_generate, self.max_length, self.oracle, self.seed = num_generate, max_length, oracle, seed
+        self.num_generate, self.max_length, self.seed = num_generate, max_length, seed
+        self.oracles = oracles or {}  # name -> rate of generated samples (the toy grammar's valid rates)
 
     @torch.no_grad()
     def __call__(self, model: JointLatentDiffusion) -> tuple[dict, list[str]]:
@@ -57,7 +58,6 @@ class Validator:
                     model, sampler=self.sampler, tokenizer=self.tokenizer, num_samples=self.num_generate,
                     batch_size=self.num_generate, generator=generator, max_length=self.max_length,
                 ).texts
-                if self.oracle is not None:
-                    metrics["valid/grammar_valid_rate"] = self.oracle(samples)
+                metrics |= {f"valid/{name}": rate(samples) for name, rate in self.oracles.items()}
         model.train(was_training)
         return metrics, samples
