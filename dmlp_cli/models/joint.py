@@ -157,7 +157,7 @@ class JointLatentDiffusion(nn.Module):
             noise = self.draw_noise(batch_size=mu.shape[0], generator=generator).rows(
                 torch.arange(mu.shape[0]), device=mu.device
             )
-        z = mu + (0.5 * logvar).exp() * noise.latent.to(mu.dtype)
+        z = LatentConnector.sample(mu, logvar, noise.latent)
         nll_sum, num_tokens = self.decoder.reconstruction_nll(
             input_ids=batch["decoder_ids"], attention_mask=batch["decoder_mask"], z=z
         )

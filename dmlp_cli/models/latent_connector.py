@@ -31,9 +31,9 @@ class LatentConnector(nn.Module):
         return self.norm(mu), logvar
 
     @staticmethod
-    def sample(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """z = μ + σ ⊙ ε (reparameterisation)."""
-        return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    def sample(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """z = μ + σ ⊙ ε (reparameterisation), with ε ~ N(0, I) drawn by the caller (LossNoise)."""
+        return mu + (0.5 * logvar).exp() * eps.to(mu.dtype)
 
     @staticmethod
     def kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

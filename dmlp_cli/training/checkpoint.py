@@ -78,10 +78,6 @@ def point_to(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: p.detach().contiguous() for name, p in model.named_parameters() if p.requires_grad}
-
-
 def _as_save_model_writes(model: torch.nn.Module, weights: dict[str, torch.Tensor], *,
                           trainable_only: bool) -> dict[str, torch.Tensor]:
     """A gathered state dict with the names save_model(model) would write: tied weights once (GPT-2's lm_head
@@ -109,13 +105,12 @@ def save_checkpoint(
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the checkpoint from the rest of a shared group
     try:
-        if weights is not None:
+        if weights is None and not trainable_only:
+            save_model(model, str(staging / "model.safetensors"))
+        else:
+            weights = model.state_dict() if weights is None else weights
             save_file(_as_save_model_writes(model, weights, trainable_only=trainable_only),
                       str(staging / "model.safetensors"))
-        elif trainable_only:
-            save_file(trainable_state(model), str(staging / "model.safetensors"))
-        else:
-            save_model(model, str(staging / "model.safetensors"))
         if ema is not None:
             save_file({name: tensor.contiguous() for name, tensor in ema.items()}, str(staging / "ema.safetensors"))
         if trainer_state is not None:

@@ -19,34 +19,33 @@ class ExponentialMovingAverage:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"trainer.ema_decay must be in (0, 1), got {decay}")
         self.decay = decay
-        self.names = [name for name, p in model.named_parameters() if p.requires_grad]
         self.shadow = {name: p.detach().float().clone() for name, p in model.named_parameters() if p.requires_grad}
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         params = dict(model.named_parameters())
-        current = [params[name].detach().float() for name in self.names]
-        torch._foreach_lerp_([self.shadow[name] for name in self.names], current, 1.0 - self.decay)
+        current = [params[name].detach().float() for name in self.shadow]
+        torch._foreach_lerp_([self.shadow[name] for name in self.shadow], current, 1.0 - self.decay)
 
     @contextmanager
     @torch.no_grad()
     def applied(self, model: nn.Module) -> Iterator[nn.Module]:
         """The model with the averaged weights in place for the duration; the raw weights come back after."""
         params = dict(model.named_parameters())
-        raw = {name: params[name].detach().clone() for name in self.names}
-        for name in self.names:
+        raw = {name: params[name].detach().clone() for name in self.shadow}
+        for name in self.shadow:
             params[name].copy_(self.shadow[name])
         try:
             yield model
         finally:
-            for name in self.names:
+            for name in self.shadow:
                 params[name].copy_(raw[name])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(self.shadow)
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        missing = set(self.names) - set(state)
+        missing = set(self.shadow) - set(state)
         if missing:
             raise KeyError(f"EMA state lacks {sorted(missing)[:3]}")
-        self.shadow = {name: shard_like(state[name].float(), self.shadow[name]) for name in self.names}  # FSDP: shards
+        self.shadow = {name: shard_like(state[name].float(), self.shadow[name]) for name in self.shadow}  # FSDP: shards

@@ -38,6 +38,6 @@ class Precision:
         self.scaler.update()
 
     def skip(self) -> None:
-        """A step whose gradients are not finite: lower the fp16 loss scale, update nothing."""
-        if self.scaler.is_enabled():
-            self.scaler.update(self.scaler.get_scale() * self.scaler.get_backoff_factor())
+        """A step whose gradients are not finite: update nothing; the fp16 scaler, which saw the non-finite
+        gradients when unscaling them, lowers its scale."""
+        self.scaler.update()

@@ -1,50 +1,31 @@
-"""A tiny deterministic training setup (no dropout) on toy-grammar sentences, for loop and checkpoint tests."""
+"""Fixtures over tests/training/helpers.py: the tiny toy training set, its collator and a model factory."""
 
 import pytest
 from datasets import Dataset
 
 from dmlp_cli.data.collate import PairCollator
-from dmlp_cli.data.tokenizers import TrainedTokenizer
-from dmlp_cli.data.toy_grammar import ToyGrammar
-from tests.models.helpers import tiny_config, tiny_model
+from tests.training.helpers import tiny_training_model, toy_training_set
 
 NUM_EXAMPLES = 96
 
 
 @pytest.fixture(scope="module")
-def toy_tokenizer():
-    texts = [record["text"] for record in ToyGrammar().generate(num_sentences=NUM_EXAMPLES, seed=0)]
-    return TrainedTokenizer(model="wordlevel").build(texts=texts), texts
+def toy_data() -> tuple[object, Dataset]:
+    return toy_training_set(NUM_EXAMPLES)
 
 
 @pytest.fixture(scope="module")
-def train_set(toy_tokenizer) -> Dataset:
-    tokenizer, texts = toy_tokenizer
-    rows = [{"encoder_ids": tokenizer(t)["input_ids"][:16],
-             "decoder_ids": [tokenizer.bos_token_id, *tokenizer(t, add_special_tokens=False)["input_ids"][:14],
-                             tokenizer.eos_token_id],
-             "label": 0, "text": t} for t in texts]
-    return Dataset.from_list(rows)
+def train_set(toy_data) -> Dataset:
+    return toy_data[1]
 
 
 @pytest.fixture(scope="module")
-def collator(toy_tokenizer) -> PairCollator:
-    tokenizer, _ = toy_tokenizer
+def collator(toy_data) -> PairCollator:
+    tokenizer, _ = toy_data
     return PairCollator(encoder_pad_id=tokenizer.pad_token_id, decoder_pad_id=tokenizer.pad_token_id)
 
 
 @pytest.fixture
-def make_model(toy_tokenizer):
-    """A fresh tiny model, the same weights every call (seeded), without dropout so runs are comparable."""
-    import torch
-
-    tokenizer, _ = toy_tokenizer
-
-    def make(**model_overrides):
-        config = tiny_config(**model_overrides)
-        config.encoder.dropout = 0.0
-        config.decoder.dropout = 0.0
-        torch.manual_seed(0)
-        return tiny_model(tokenizer, config)
-
-    return make
+def make_model(toy_data):
+    tokenizer, _ = toy_data
+    return lambda **model_overrides: tiny_training_model(tokenizer, **model_overrides)

@@ -8,33 +8,19 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from datasets import Dataset
 
 from dmlp_cli.data.collate import PairCollator
-from dmlp_cli.data.tokenizers import TrainedTokenizer
-from dmlp_cli.data.toy_grammar import ToyGrammar
 from dmlp_cli.training import distributed
 from dmlp_cli.training.loop import Trainer
-from tests.models.helpers import tiny_config, tiny_model
+from tests.training.helpers import tiny_training_model, toy_training_set
 
 STEPS, GLOBAL_BATCH = 3, 16
 
 
-def _setup():
-    texts = [record["text"] for record in ToyGrammar().generate(num_sentences=64, seed=0)]
-    tokenizer = TrainedTokenizer(model="wordlevel").build(texts=texts)
-    rows = [{"encoder_ids": tokenizer(t)["input_ids"][:16],
-             "decoder_ids": [tokenizer.bos_token_id, *tokenizer(t, add_special_tokens=False)["input_ids"][:14],
-                             tokenizer.eos_token_id], "label": 0, "text": t} for t in texts]
-    config = tiny_config()
-    config.encoder.dropout = config.decoder.dropout = 0.0
-    torch.manual_seed(0)
-    return tiny_model(tokenizer, config), Dataset.from_list(rows), tokenizer
-
-
 def _train(run_dir: str) -> dict:
     """Fit on this process's place in the group; returns the weights, the texts it trained on and its save calls."""
-    model, data, tokenizer = _setup()
+    tokenizer, data = toy_training_set(64)
+    model = tiny_training_model(tokenizer)
     collate = PairCollator(encoder_pad_id=tokenizer.pad_token_id, decoder_pad_id=tokenizer.pad_token_id)
     seen, saves = [], []
 
