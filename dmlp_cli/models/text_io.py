@@ -42,10 +42,11 @@ def _synchronized_clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
-def _decode_texts(
-    model: JointLatentDiffusion, z: torch.Tensor, *, tokenizer, max_length: int, decoding: Decoding,
-    generator: torch.Generator | None,
+def decode_texts(
+    model: JointLatentDiffusion, z: torch.Tensor, *, tokenizer, max_length: int, decoding: Decoding = GREEDY,
+    generator: torch.Generator | None = None,
 ) -> tuple[list[str], list[int]]:
+    """Latents [B, d] → (texts, token counts)."""
     ids = model.decode(z, max_length=max_length, decoding=decoding, generator=generator)
     return tokenizer.batch_decode(ids, skip_special_tokens=True), [len(row) for row in ids]
 
@@ -77,7 +78,7 @@ def generate_texts(
         started = _synchronized_clock(device)
         z = model.sample_latents(num_samples=count, sampler=sampler, generator=generator, on_step=on_step)
         denoised = _synchronized_clock(device)
-        batch_texts, batch_lengths = _decode_texts(
+        batch_texts, batch_lengths = decode_texts(
             model, z, tokenizer=tokenizer, max_length=max_length, decoding=decoding, generator=generator
         )
         decode_seconds += _synchronized_clock(device) - denoised
@@ -104,7 +105,7 @@ def reconstruct_batches(
     inputs, outputs, means = [], [], []
     for batch in batches:
         mu, _ = model.encode(batch["encoder_ids"].to(device), batch["encoder_mask"].to(device))
-        outputs += _decode_texts(
+        outputs += decode_texts(
             model, mu, tokenizer=tokenizer, max_length=max_length, decoding=decoding, generator=generator
         )[0]
         inputs += list(batch["text"])
@@ -123,5 +124,5 @@ def interpolate_texts(
     mu, _ = model.encode(pair["encoder_ids"].to(device), pair["encoder_mask"].to(device))
     weights = interpolation_weights(num_points)
     z = interpolate(mu[0], mu[1], weights=weights, path=path)
-    texts, _ = _decode_texts(model, z, tokenizer=tokenizer, max_length=max_length, decoding=decoding, generator=generator)
+    texts, _ = decode_texts(model, z, tokenizer=tokenizer, max_length=max_length, decoding=decoding, generator=generator)
     return Interpolation(weights=weights.tolist(), texts=texts, latents=z.cpu())
