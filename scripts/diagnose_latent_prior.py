@@ -27,6 +27,7 @@ from rich.table import Table
 
 from dmlp_cli.data.corpora import ToyCorpus
 from dmlp_cli.diffusion.samplers import AncestralSampler
+from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
 from dmlp_cli.models.text_io import decode_texts, encode_texts, generate_texts
 from dmlp_cli.training.checkpoint import load_checkpoint
@@ -79,7 +80,10 @@ def main() -> None:
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
 
-    checkpoint = load_checkpoint(args.ckpt)
+    try:
+        checkpoint = load_checkpoint(args.ckpt)
+    except DmlpError as error:  # a missing or damaged folder: one line, as the CLI gives
+        raise SystemExit(f"error: {error}") from None
     corpus = instantiate(checkpoint.config.dataset)
     if not isinstance(corpus, ToyCorpus):
         raise SystemExit(f"{args.ckpt} was trained on {type(corpus).__name__}; this diagnosis needs the toy corpus's oracle")
