@@ -1,6 +1,7 @@
 """Benchmark the Diffusion-LM family on E2E (`+experiment=e2e_cpu`): training time, rounding, sample quality, speed.
 
     python scripts/bench_e2e.py [--data ../shared/data/e2e] [--work DIR] [--n 500] [--n-ancestral 100] [--out FILE]
+                                [--override KEY=VALUE ...]   (a setting of the diffusion run to try)
 
 Every stage is the real `dmlp` command in its own process (times are whole processes):
   1. `dmlp train +experiment=e2e_cpu` (the diffusion model) and `+experiment=e2e_scorer` (the AR scorer, Diffusion-LM's
@@ -30,14 +31,14 @@ from dmlp_cli.training.checkpoint import load_checkpoint
 SAMPLERS = {"ancestral-2000": ["sampler=ddpm", "steps=2000"], "dpm_solver-20": ["sampler=dpm_solver", "steps=20"]}
 
 
-def train(name: str, experiment: str, *, data: Path, work: Path) -> dict:
+def train(name: str, experiment: str, *overrides: str, data: Path, work: Path) -> dict:
     """Train once into work/name (reused when its last checkpoint exists); wall time of the whole command."""
     run = work / name
     if (run / "checkpoints" / "last" / "meta.json").is_file():
         console.print(f"{name}: reusing {run}")
         return {"run": str(run), "seconds": None}
     console.print(f"{name}: dmlp train +experiment={experiment}")
-    seconds = dmlp("train", f"+experiment={experiment}", f"dataset.path={data}", "logger=none",
+    seconds = dmlp("train", f"+experiment={experiment}", f"dataset.path={data}", "logger=none", *overrides,
                    f"hydra.run.dir={run}", cwd=work)
     console.print(f"{name}: {seconds:.0f} s")
     return {"run": str(run), "seconds": seconds}
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500, help="DPM-Solver samples")
     parser.add_argument("--n-ancestral", type=int, default=100, help="ancestral-2000 samples")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--override", action="append", default=[],
+                        help="a config override of the diffusion run (repeatable), e.g. denoiser.self_conditioning=true")
     args = parser.parse_args()
     data = args.data.resolve()
     if not (data / "train.jsonl").is_file():
@@ -97,8 +100,8 @@ def main() -> None:
     work = (args.work or Path(tempfile.mkdtemp(prefix="bench-e2e-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    trained = {name: train(name, experiment, data=data, work=work)
-               for name, experiment in (("diffusion", "e2e_cpu"), ("scorer", "e2e_scorer"))}
+    trained = {"diffusion": train("diffusion", "e2e_cpu", *args.override, data=data, work=work),
+               "scorer": train("scorer", "e2e_scorer", data=data, work=work)}
     ckpt = Path(trained["diffusion"]["run"]) / "checkpoints" / "last"
     scorer = Path(trained["scorer"]["run"]) / "checkpoints" / "best" / "pretrained"
     test = data / "test.jsonl"
@@ -113,7 +116,7 @@ def main() -> None:
                                           ("dpm_solver-20", SAMPLERS["dpm_solver-20"], args.n_ancestral),
                                           ("dpm_solver-20", SAMPLERS["dpm_solver-20"], args.n))]
     report = {
-        "data": str(data), "train_seconds": {name: run["seconds"] for name, run in trained.items()},
+        "data": str(data), "diffusion_overrides": args.override, "train_seconds": {name: run["seconds"] for name, run in trained.items()},
         "rounding": rounding,
         "real_test_sentences": {key: real[key] for key in ("num_samples", "perplexity", "distinct_1", "distinct_2",
                                                            "self_bleu", "mean_length")},
