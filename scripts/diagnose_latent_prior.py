@@ -29,6 +29,7 @@ from dmlp_cli.data.corpora import ToyCorpus
 from dmlp_cli.diffusion.samplers import AncestralSampler
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
+from dmlp_cli.evaluation.linear_denoiser import denoising_errors
 from dmlp_cli.models.text_io import decode_texts, encode_texts, generate_texts
 from dmlp_cli.training.checkpoint import load_checkpoint
 
@@ -54,24 +55,6 @@ def rates(texts: list[str]) -> dict:
     return {"grammar_valid_rate": grammar_valid_rate(texts), "syntax_valid_rate": syntax_valid_rate(texts)}
 
 
-@torch.no_grad()
-def denoising_errors(model, *, x0: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, generator: torch.Generator) -> dict:
-    """Mean ‖x̂0 − x0‖² of the DDPM and of the Wiener denoiser, per timestep."""
-    errors = {}
-    eye = torch.eye(cov.shape[0])
-    for step in TIMESTEPS:
-        alpha_bar = float(model.schedule.alphas_cumprod[step])
-        t = torch.full((x0.shape[0],), step, dtype=torch.long)
-        x_t = model.schedule.add_noise(x0, torch.randn(x0.shape, generator=generator), t)
-        ddpm = model.schedule.predict_x0(x_t, t, model.denoiser(x_t, t))
-        gain = alpha_bar**0.5 * cov @ torch.linalg.inv(alpha_bar * cov + (1 - alpha_bar) * eye)
-        wiener = mean + (x_t - alpha_bar**0.5 * mean) @ gain.T
-        errors[f"t={step}"] = {
-            name: (estimate - x0).pow(2).sum(-1).mean().item() for name, estimate in (("ddpm", ddpm), ("wiener", wiener))
-        }
-    return errors
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", required=True, help="a checkpoint folder trained on the toy corpus")
@@ -93,8 +76,9 @@ def main() -> None:
 
     train_mu, train_sigma = posterior(checkpoint, splits["train"]["text"], max_length=max_length)
     test_mu, test_sigma = posterior(checkpoint, splits["test"]["text"][: args.n], max_length=max_length)
-    train_z = train_mu + train_sigma * torch.randn(train_mu.shape, generator=generator)
-    test_z = test_mu + test_sigma * torch.randn(test_mu.shape, generator=generator)
+    normalize = model.normalization.normalize  # the space the DDPM runs in (identity without a prior stage)
+    train_z = normalize(train_mu + train_sigma * torch.randn(train_mu.shape, generator=generator))
+    test_z = normalize(test_mu + test_sigma * torch.randn(test_mu.shape, generator=generator))
     mean, cov = train_z.mean(0), torch.cov(train_z.T)
     gaussian = mean + torch.randn((args.n, mean.shape[0]), generator=generator) @ torch.linalg.cholesky(cov).T
 
@@ -108,12 +92,13 @@ def main() -> None:
     report = {
         "checkpoint": str(args.ckpt),
         "valid_rates": {
-            "posterior means (held out)": rates(decode(test_mu)),
+            "posterior means (held out)": rates(decode(normalize(test_mu))),
             "posterior samples (held out)": rates(decode(test_z)),
             "DDPM samples (ancestral, every step)": rates(ddpm.texts),
             "Gaussian fitted to the training latents": rates(decode(gaussian)),
         },
-        "denoising_squared_error": denoising_errors(model, x0=test_z, mean=mean, cov=cov, generator=generator),
+        "denoising_squared_error": {f"t={step}": row for step, row in denoising_errors(
+            model, x0=test_z, timesteps=TIMESTEPS, generator=generator).items()},
     }
     print(json.dumps(report, indent=2))
     if args.out:
@@ -127,7 +112,7 @@ def main() -> None:
     console.print(valid)
     errors = Table("timestep", "DDPM ‖x̂0 − x0‖²", "Wiener ‖x̂0 − x0‖²", title="denoising held-out latents")
     for step, row in report["denoising_squared_error"].items():
-        errors.add_row(step, f"{row['ddpm']:.3f}", f"{row['wiener']:.3f}")
+        errors.add_row(step, f"{row['learned']:.3f}", f"{row['wiener']:.3f}")
     console.print(errors)
 
 

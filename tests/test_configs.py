@@ -175,7 +175,7 @@ def test_typo_in_a_key_fails_at_composition(tmp_path):
 
 @pytest.mark.parametrize("command, groups", [
     ("train", ["model", "encoder", "decoder", "denoiser", "schedule", "dataset", "trainer", "logger",
-               "validation/sampler", "experiment"]),
+               "validation/sampler", "prior", "experiment"]),
     ("sample", ["sampler", "sampler/clamp", "decoding"]),
     ("score", ["scorer"]),
 ])

@@ -4,6 +4,10 @@ Under torchrun every rank runs this; rank 0 alone trains tokenizers and writes
 files, the others read what it wrote. `trainer.resume=auto` continues from the
 newest good checkpoint in the run folder (a fresh start when there is none),
 `trainer.resume=<checkpoint folder>` from that one.
+
+With a `prior` (the latent family's prior stage, commands/prior_stage.py) the run
+goes on, after the joint phase, to train the denoiser alone into <run>/prior/;
+with `prior.init=<checkpoint>` it trains only that checkpoint's prior.
 """
 
 from pathlib import Path
@@ -14,64 +18,26 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
 
+from dmlp_cli.commands.prior_stage import fit_prior
 from dmlp_cli.data.corpora import ToyCorpus
 from dmlp_cli.data.encoding import encode_corpus
 from dmlp_cli.data.layouts import collator_for, layout_rows
 from dmlp_cli.data.tokenizers import PretrainedTokenizer
 from dmlp_cli.errors import DmlpError
-from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
-from dmlp_cli.models.build import PARTS, build_model, build_sampler, check_family, instantiate_with
+from dmlp_cli.models.build import PARTS, build_model, check_family
 from dmlp_cli.tracking.console import console, metrics_table
 from dmlp_cli.training import distributed
 from dmlp_cli.training.checkpoint import (
     check_folder,
+    config_differences,
     find_resumable,
     load_trainer_state,
     load_weights,
-    point_to,
-    prune,
-    save_checkpoint,
+    resume_source,
 )
+from dmlp_cli.training.checkpoint_saver import CheckpointSaver
 from dmlp_cli.training.rng import seed_everything
-
-# What a checkpoint's weights and trainer state depend on: resuming with any of these changed is another run.
-RUN_DEFINING_KEYS = ("model", "encoder", "decoder", "denoiser", "schedule", "dataset", "max_length", "packing",
-                     "trainer.global_batch_size", "trainer.seed", "trainer.optimizer", "trainer.save_trainable_only",
-                     "trainer.strategy")
-
-
-def _flatten(node, prefix: str = "") -> dict:
-    if not isinstance(node, dict):
-        return {prefix: node}
-    flat = {}
-    for key, value in node.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
-def config_differences(saved: DictConfig, current: DictConfig) -> list[str]:
-    """'key: saved → current' for every run-defining key that differs."""
-    old = _flatten(OmegaConf.to_container(saved, resolve=True))
-    new = _flatten(OmegaConf.to_container(current, resolve=True))
-    return [
-        f"{key}: {old.get(key)} → {new.get(key)}" for key in sorted(set(old) | set(new))
-        if any(key == prefix or key.startswith(prefix + ".") for prefix in RUN_DEFINING_KEYS) and old.get(key) != new.get(key)
-    ]
-
-
-def resume_source(resume: str | None, *, checkpoints: Path) -> Path | None:
-    if resume in (None, "", "none"):
-        return None
-    if resume == "auto":
-        found = find_resumable(checkpoints)
-        console.print(f"resume: {'from ' + str(found) if found else 'no checkpoint in ' + str(checkpoints) + ', starting fresh'}")
-        return found
-    path = Path(resume).resolve()
-    check_folder(path)
-    if not (path / "trainer_state.pt").is_file():
-        raise DmlpError(f"'{path}' has no trainer_state.pt (written by an older dmlp or not by `dmlp train`); "
-                        "resume from a checkpoint written by `dmlp train`, or train anew")
-    return path
+from dmlp_cli.training.validation import build_validator
 
 
 def _tokenizer_specs(cfg: DictConfig) -> dict[str, DictConfig]:
@@ -111,12 +77,26 @@ def _check_trainable_only(cfg: DictConfig, model) -> None:
             )
 
 
+def start_logger(cfg: DictConfig, *, run_dir: Path, resume: bool):
+    """The configured logger, started under the run's (or sweep job's) name; rank 0 only."""
+    logger = instantiate(cfg.logger)
+    hydra = HydraConfig.get()
+    sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
+    name = f"{Path(sweep).name}-{hydra.job.num}" if sweep else run_dir.name
+    logger.start(run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True), name=name, sweep=sweep,
+                 resume=resume)
+    return logger
+
+
 def train(cfg: DictConfig) -> dict:
     context = distributed.current()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    checkpoints = run_dir / "checkpoints"
+    prior = cfg.get("prior")
+    standalone_prior = prior is not None and prior.get("init") is not None
     trainer = instantiate(cfg.trainer)
-    source = resume_source(trainer.resume, checkpoints=checkpoints)
+    source = None if standalone_prior else resume_source(trainer.resume, checkpoints=run_dir / "checkpoints")
+    prior_started = prior is not None and not standalone_prior and trainer.resume == "auto" \
+        and find_resumable(run_dir / "prior" / "checkpoints") is not None
     if source is not None:
         differences = config_differences(OmegaConf.load(source / "config.yaml"), cfg)
         if differences:
@@ -125,6 +105,27 @@ def train(cfg: DictConfig) -> dict:
                 "resume with the same settings, or start a new run without trainer.resume"
             )
     family = check_family(model=cfg.model, parts={part: cfg.get(part) for part in PARTS})  # before any data
+    logger = start_logger(cfg, run_dir=run_dir, resume=source is not None or prior_started) if context.is_main else None
+    try:
+        if standalone_prior:
+            final = fit_prior(cfg, init=Path(prior.init), run_dir=run_dir, context=context, logger=logger)
+        else:
+            final = {}
+            if not prior_started:
+                final = fit_joint(cfg, family=family, trainer=trainer, source=source, run_dir=run_dir, context=context,
+                                  logger=logger)
+            if prior is not None:
+                final = fit_prior(cfg, init=run_dir / "checkpoints" / "last", run_dir=run_dir / "prior",
+                                  context=context, logger=logger, step_offset=cfg.trainer.max_steps)
+    finally:
+        if logger is not None:
+            logger.finish()
+    return final
+
+
+def fit_joint(cfg: DictConfig, *, family: str, trainer, source: Path | None, run_dir: Path, context, logger) -> dict:
+    """The run the config describes (a model of `family`), from `source` when resuming; its final evaluation."""
+    checkpoints = run_dir / "checkpoints"
     seed_everything(cfg.trainer.seed)
     corpus = instantiate(cfg.dataset)
     splits = corpus.load()
@@ -149,6 +150,9 @@ def train(cfg: DictConfig) -> dict:
     if source is not None:
         load_weights(model, source, trainable_only=check_folder(source).get("weights") == "trainable", device="cpu")
         resume_state = load_trainer_state(source)
+        if resume_state["step"] >= trainer.max_steps and cfg.get("prior") is not None:
+            console.print(f"joint phase: finished at step {resume_state['step']}; going on to the prior stage")
+            return {}
         if (source / "ema.safetensors").is_file():
             resume_state["ema"] = load_file(str(source / "ema.safetensors"))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -158,47 +162,23 @@ def train(cfg: DictConfig) -> dict:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     collator = collator_for(family=family, encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer)
-    validate = instantiate_with(
-        cfg.validation, dataset=rows["valid"], collator=collator, decoder_tokenizer=decoder_tokenizer,
-        sampler=build_sampler(cfg.validation.sampler, model=model),
-        oracles={"grammar_valid_rate": grammar_valid_rate, "syntax_valid_rate": syntax_valid_rate}
-        if isinstance(corpus, ToyCorpus) else None,
+    validate = build_validator(
+        cfg.validation, model=model, dataset=rows["valid"], collator=collator, decoder_tokenizer=decoder_tokenizer,
+        toy_corpus=isinstance(corpus, ToyCorpus),
     ) if context.is_main or trainer.strategy == "fsdp" else None
-
-    def save(*, model, weights, step: int, metrics: dict, trainer_state: dict, ema, is_best: bool) -> Path:
-        folder = save_checkpoint(
-            directory=checkpoints / f"step-{step}", model=model, config=cfg,
-            encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer,
-            meta={"step": step, "metrics": metrics}, trainer_state=trainer_state, ema=ema,
-            trainable_only=trainer.save_trainable_only, weights=weights,
-        )
-        point_to(checkpoints / "last", folder)
-        if is_best:
-            point_to(checkpoints / "best", folder)
-        prune(checkpoints, keep=trainer.keep_last)
-        return folder
-
-    logger = instantiate(cfg.logger) if context.is_main else None
-    if logger is not None:
-        hydra = HydraConfig.get()
-        sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
-        name = f"{Path(sweep).name}-{hydra.job.num}" if sweep else run_dir.name
-        logger.start(run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True), name=name, sweep=sweep,
-                     resume=source is not None)
-    try:
-        final = trainer.fit(
-            model=model, train_set=rows["train"], collator=collator, run_dir=run_dir, validate=validate,
-            save=save, logger=logger, context=context, resume_state=resume_state,
-        )
-    finally:
-        if logger is not None:
-            logger.finish()
+    save = CheckpointSaver(checkpoints=checkpoints, config=cfg, encoder_tokenizer=encoder_tokenizer,
+                           decoder_tokenizer=decoder_tokenizer, keep_last=trainer.keep_last,
+                           trainable_only=trainer.save_trainable_only)
+    final = trainer.fit(
+        model=model, train_set=rows["train"], collator=collator, run_dir=run_dir, validate=validate,
+        save=save, logger=logger, context=context, resume_state=resume_state,
+    )
     if context.is_main:
         console.print(metrics_table(final, title="final evaluation"))
         console.print(f"run folder: {run_dir}")
         if hasattr(model, "save_pretrained"):  # a scorer language model: its from_pretrained folder
             console.print(f"next: dmlp score samples=<samples.jsonl> scorer=local "
                           f"scorer.name_or_path={checkpoints / 'best' / 'pretrained'} references=<held-out file>")
-        else:
+        elif cfg.get("prior") is None:
             console.print(f"next: dmlp sample ckpt={checkpoints / 'last'} n=500")
     return final

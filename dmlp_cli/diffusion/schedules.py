@@ -35,10 +35,27 @@ def betas_from_alpha_bar(alpha_bar: Callable[[float], float], *, num_timesteps: 
     return torch.tensor(betas, dtype=torch.float64)
 
 
-class NoiseSchedule:
-    """β schedule plus the denoiser's prediction target; everything the forward process and samplers need."""
+def shift_logsnr(betas: torch.Tensor, *, shift: float) -> torch.Tensor:
+    """The betas whose log-SNR is the given ones' plus `shift` at every t: log(ᾱ'/(1 − ᾱ')) = log(ᾱ/(1 − ᾱ)) + s,
+    i.e. ᾱ' = sigmoid(logit(ᾱ) + s), β'_t = 1 − ᾱ'_t / ᾱ'_{t−1} (Hoogeboom et al., 2023, "simple diffusion", §3.1).
 
-    def __init__(self, *, num_timesteps: int = 2000, prediction_type: str = "epsilon"):
+    A negative shift spends more of the steps at high noise, where the coarse structure of the data is decided;
+    simple diffusion shifts by 2·log(64 / resolution), so that larger inputs are not under-noised.
+    """
+    if shift == 0.0:
+        return betas
+    alpha_bar = torch.sigmoid(torch.logit(torch.cumprod(1.0 - betas, dim=0)) + shift)
+    previous = torch.cat([torch.ones(1, dtype=alpha_bar.dtype), alpha_bar[:-1]])
+    return 1.0 - alpha_bar / previous
+
+
+class NoiseSchedule:
+    """β schedule plus the denoiser's prediction target; everything the forward process and samplers need.
+
+    `logsnr_shift` moves the whole schedule's log-SNR by a constant (`shift_logsnr`).
+    """
+
+    def __init__(self, *, num_timesteps: int = 2000, prediction_type: str = "epsilon", logsnr_shift: float = 0.0):
         if num_timesteps < 1:
             raise DmlpError(f"schedule.num_timesteps must be >= 1, got {num_timesteps}")
         if prediction_type not in PREDICTION_TYPES:
@@ -47,7 +64,8 @@ class NoiseSchedule:
             )
         self.num_timesteps = num_timesteps
         self.prediction_type = prediction_type
-        self.betas = self.make_betas().to(torch.float64)
+        self.logsnr_shift = logsnr_shift
+        self.betas = shift_logsnr(self.make_betas().to(torch.float64), shift=logsnr_shift)
         if not bool(((self.betas > 0) & (self.betas < 1)).all()):
             raise DmlpError(f"{type(self).__name__} gives betas outside (0, 1); check the schedule's settings")
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
@@ -60,6 +78,11 @@ class NoiseSchedule:
 
     def make_betas(self) -> torch.Tensor:
         raise NotImplementedError
+
+    def snr(self, t: torch.Tensor) -> torch.Tensor:
+        """SNR(t) = ᾱ_t / (1 − ᾱ_t) per timestep, float32 on t's device: what loss weightings are functions of."""
+        alpha_bar = self.alphas_cumprod.to(t.device)[t]
+        return (alpha_bar / (1 - alpha_bar)).float()
 
     def _alpha_bar(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """ᾱ_t gathered per sample and shaped to broadcast against `like` ([B, ...])."""

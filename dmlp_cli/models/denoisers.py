@@ -1,9 +1,19 @@
-"""Denoisers over a latent vector: (x_t [B, d], t [B]) → prediction [B, d]."""
+"""Denoisers over a latent vector: (x_t [B, d], t [B]) → prediction [B, d].
+
+With `self_conditioning` a denoiser also takes its previous estimate x̂_0 [B, d] (`self_cond`, zeros
+when there is none) and reads [x_t, x̂_0] (Chen et al., 2022, "Analog Bits"; LD4LG trains its latent
+prior so); diffusion/self_conditioning.py trains it, the samplers feed it back.
+"""
 
 import math
 
 import torch
 from torch import nn
+
+
+def with_self_condition(x: torch.Tensor, self_cond: torch.Tensor | None) -> torch.Tensor:
+    """[x_t, x̂_0] along the last dimension; x̂_0 = zeros when not given."""
+    return torch.cat([x, torch.zeros_like(x) if self_cond is None else self_cond.to(x.dtype)], dim=-1)
 
 
 def timestep_embedding(t: torch.Tensor, *, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -55,22 +65,26 @@ class MLPSkipNet(nn.Module):
 
     def __init__(
         self, *, latent_dim: int, hidden_dim: int = 2048, num_layers: int = 20, time_embed_dim: int = 64,
-        dropout: float = 0.0,
+        dropout: float = 0.0, self_conditioning: bool = False,
     ):
         super().__init__()
+        self.self_conditioning = self_conditioning
+        in_dim = 2 * latent_dim if self_conditioning else latent_dim
         self.time = TimeEmbedding(sinusoid_dim=time_embed_dim, out_dim=latent_dim)
         self.hidden = nn.ModuleList(
             SkipLayer(
-                in_dim=latent_dim if i == 0 else hidden_dim + latent_dim,
+                in_dim=in_dim if i == 0 else hidden_dim + in_dim,
                 out_dim=hidden_dim,
                 cond_dim=latent_dim,
                 dropout=dropout,
             )
             for i in range(num_layers - 1)
         )
-        self.out = nn.Linear(hidden_dim + latent_dim, latent_dim)
+        self.out = nn.Linear(hidden_dim + in_dim, latent_dim)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, self_cond: torch.Tensor | None = None) -> torch.Tensor:
+        if self.self_conditioning:
+            x = with_self_condition(x, self_cond)
         cond = self.time(t)
         h = x
         for i, layer in enumerate(self.hidden):
@@ -89,12 +103,12 @@ class LatentTransformer(nn.Module):
 
     def __init__(
         self, *, latent_dim: int, num_tokens: int = 4, hidden_dim: int = 512, num_layers: int = 12,
-        num_heads: int = 8, time_embed_dim: int = 64, dropout: float = 0.0,
+        num_heads: int = 8, time_embed_dim: int = 64, dropout: float = 0.0, self_conditioning: bool = False,
     ):
         super().__init__()
-        self.num_tokens, self.hidden_dim = num_tokens, hidden_dim
+        self.num_tokens, self.hidden_dim, self.self_conditioning = num_tokens, hidden_dim, self_conditioning
         self.time = TimeEmbedding(sinusoid_dim=time_embed_dim, out_dim=hidden_dim)
-        self.split = nn.Linear(latent_dim, num_tokens * hidden_dim)
+        self.split = nn.Linear((2 if self_conditioning else 1) * latent_dim, num_tokens * hidden_dim)
         self.position = nn.Parameter(torch.zeros(1, num_tokens + 1, hidden_dim))
         layer = nn.TransformerEncoderLayer(
             d_model=hidden_dim, nhead=num_heads, dim_feedforward=4 * hidden_dim, dropout=dropout,
@@ -103,7 +117,9 @@ class LatentTransformer(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, num_layers=num_layers, enable_nested_tensor=False)
         self.merge = nn.Linear(num_tokens * hidden_dim, latent_dim)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, self_cond: torch.Tensor | None = None) -> torch.Tensor:
+        if self.self_conditioning:
+            x = with_self_condition(x, self_cond)
         tokens = self.split(x).view(x.shape[0], self.num_tokens, self.hidden_dim)
         tokens = torch.cat([self.time(t).unsqueeze(1), tokens], dim=1) + self.position
         out = self.encoder(tokens)[:, 1:]

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmlp_cli.diffusion.schedules import NoiseSchedule
+from dmlp_cli.diffusion.self_conditioning import denoise
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.models.decoding import GREEDY, Decoding, Greedy
 from dmlp_cli.models.family import LossNoise, LossParts
@@ -78,22 +79,6 @@ class EmbeddingDiffusion(nn.Module):
             "self_condition": torch.rand(batch_size, generator=generator) < 0.5,
         })
 
-    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, self_condition: torch.Tensor) -> torch.Tensor:
-        """The denoiser's output, float32.
-
-        A self-conditioning denoiser first estimates x̂_0 without gradient for the examples
-        marked in `self_condition`, then sees that estimate (zeros for the others), so it
-        learns both to start from nothing and to refine (Chen et al., 2022, "Analog Bits").
-        """
-        if not getattr(self.denoiser, "self_conditioning", False):
-            return self.denoiser(x_t, t).float()
-        estimate = torch.zeros_like(x_t)
-        if self_condition.any():
-            with torch.no_grad():
-                x_s, t_s = x_t[self_condition], t[self_condition]
-                estimate[self_condition] = self.schedule.predict_x0(x_s, t_s, self.denoiser(x_s, t_s).float())
-        return self.denoiser(x_t, t, self_cond=estimate).float()
-
     def forward(self, batch: dict[str, torch.Tensor], noise: LossNoise | None = None) -> LossParts:
         """The loss of a batch of `START w… END PAD…` rows; `noise` = None draws fresh noise from the global RNG.
 
@@ -118,7 +103,8 @@ class EmbeddingDiffusion(nn.Module):
         x0 = x0_mean + float((1 - alpha_bar[0]).sqrt()) * noise["x0"].float()
         x_t = self.schedule.add_noise(x0, noise["diffusion"].float(), t)
 
-        x0_hat = self.schedule.predict_x0(x_t, t, self.denoise(x_t, t, noise["self_condition"]))
+        output = denoise(self.denoiser, schedule=self.schedule, x_t=x_t, t=t, self_condition=noise["self_condition"])
+        x0_hat = self.schedule.predict_x0(x_t, t, output)
         target = torch.where((t == 0).view(-1, 1, 1), x0_mean, x0)
         mse = (x0_hat - target).pow(2).mean((1, 2))
         prior = (float(alpha_bar[-1].sqrt()) * x0).pow(2).mean((1, 2))

@@ -6,6 +6,10 @@ rec_b is sample b's reconstruction NLL per token, diff_b its denoising MSE at it
 own timestep t_b, and w(t_b) a per-sample weight. Everything is [B] until the
 final means; DMLP multiplies a [B, 1] weight by a [B] loss, which broadcasts to
 [B, B] and mixes samples: here shapes are asserted.
+
+diff_b is the LatentPrior's loss (models/latent_prior.py: normalised latents, loss weighting,
+self-conditioning); a batch of cached posteriors (`latent_mean`, `latent_logvar`: the prior
+stage) trains that part alone.
 """
 
 from fnmatch import fnmatch
@@ -18,15 +22,14 @@ from dmlp_cli.errors import DmlpError
 from dmlp_cli.models.decoding import GREEDY, Decoding
 from dmlp_cli.models.family import LossNoise, LossParts
 from dmlp_cli.models.latent_connector import LatentConnector
+from dmlp_cli.models.latent_prior import LatentPrior
 
 RECONSTRUCTION_WEIGHTINGS = ("uniform", "alpha_bar")
 
 
-class JointLatentDiffusion(nn.Module):
-    """Encoder → LatentConnector → z → (decoder reconstructs text; denoiser learns p(z)); the latent family
-    of models/family.py."""
-
-    family = "latent"
+class JointLatentDiffusion(LatentPrior):
+    """Encoder → LatentConnector → z → (decoder reconstructs text; the LatentPrior learns p(z)); the latent
+    family of models/family.py."""
 
     def __init__(
         self,
@@ -42,23 +45,26 @@ class JointLatentDiffusion(nn.Module):
         normalize_latent: bool = False,
         reconstruction_weighting: str = "uniform",
         diffusion_repeats: int = 1,
+        loss_weighting: str = "uniform",
+        min_snr_gamma: float = 5.0,
+        sigmoid_bias: float = 0.0,
+        timestep_sampling: str = "uniform",
         freeze: list[str] = (),
     ):
-        super().__init__()
+        super().__init__(denoiser=denoiser, schedule=schedule, latent_dim=latent_dim,
+                         diffusion_repeats=diffusion_repeats, loss_weighting=loss_weighting,
+                         min_snr_gamma=min_snr_gamma, sigmoid_bias=sigmoid_bias,
+                         timestep_sampling=timestep_sampling)
         if reconstruction_weighting not in RECONSTRUCTION_WEIGHTINGS:
             raise DmlpError(
                 f"model.reconstruction_weighting '{reconstruction_weighting}' is not one of {list(RECONSTRUCTION_WEIGHTINGS)}"
             )
-        self.encoder, self.decoder, self.denoiser, self.schedule = encoder, decoder, denoiser, schedule
+        self.encoder, self.decoder = encoder, decoder
         self.connector = LatentConnector(
             hidden_size=encoder.hidden_size, latent_dim=latent_dim, fixed_logvar=fixed_logvar, normalize=normalize_latent
         )
-        self.latent_dim = latent_dim
         self.ddpm_weight, self.kl_weight = ddpm_weight, kl_weight
         self.reconstruction_weighting = reconstruction_weighting
-        if diffusion_repeats < 1:
-            raise DmlpError(f"model.diffusion_repeats must be >= 1, got {diffusion_repeats}")
-        self.diffusion_repeats = diffusion_repeats
         self.freeze(list(freeze))
 
     def freeze(self, patterns: list[str]) -> None:
@@ -86,37 +92,18 @@ class JointLatentDiffusion(nn.Module):
         alpha_bar = self.schedule.alphas_cumprod.to(t.device)
         return (alpha_bar[t] / alpha_bar.mean()).float()
 
-    def draw_noise(self, *, batch_size: int, generator: torch.Generator) -> LossNoise:
-        """ε for z [B, d], and K = diffusion_repeats timesteps [B·K] and noises [B·K, d] per latent."""
-        k, d = self.diffusion_repeats, self.latent_dim
-        return LossNoise(batch_size=batch_size, draws={
-            "latent": torch.randn(batch_size, d, generator=generator),
-            "timesteps": torch.randint(0, self.schedule.num_timesteps, (batch_size * k,), generator=generator),
-            "diffusion": torch.randn(batch_size * k, d, generator=generator),
-        })
-
-    def diffusion_loss(self, z: torch.Tensor, noise: LossNoise) -> tuple[torch.Tensor, torch.Tensor]:
-        """Denoising MSE per latent [B], averaged over `diffusion_repeats` independent timesteps each.
-
-        The expectation is the same as with one timestep; the variance is lower, and the
-        denoiser (small next to encoder and decoder) gets K times the training signal
-        from each encoded batch. Also returns the timesteps, [B·K], grouped by latent.
-        """
-        z = z.repeat_interleave(self.diffusion_repeats, dim=0)
-        t = noise["timesteps"]
-        x_t = self.schedule.add_noise(z, noise["diffusion"], t)  # float32 even when z comes out of bf16 autocast
-        prediction = self.denoiser(x_t, t)
-        mse = (prediction.float() - self.schedule.target(z, noise["diffusion"], t)).pow(2).mean(-1)
-        return mse.view(-1, self.diffusion_repeats).mean(-1), t
-
     def forward(self, batch: dict[str, torch.Tensor], noise: LossNoise | None = None) -> LossParts:
-        """The joint loss of a batch; `noise` = None draws fresh noise from the global RNG."""
-        mu, logvar = self.encode(batch["encoder_ids"], batch["encoder_mask"])
+        """The joint loss of a batch (the prior loss of a batch of cached posteriors); `noise` = None draws
+        fresh noise from the global RNG."""
         if noise is None:
+            size = (batch["latent_mean"] if "latent_mean" in batch else batch["encoder_ids"]).shape[0]
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
-            noise = self.draw_noise(batch_size=mu.shape[0], generator=generator).rows(
-                torch.arange(mu.shape[0]), device=mu.device
+            noise = self.draw_noise(batch_size=size, generator=generator).rows(
+                torch.arange(size), device=next(self.parameters()).device
             )
+        if "latent_mean" in batch:
+            return super().forward(batch, noise)
+        mu, logvar = self.encode(batch["encoder_ids"], batch["encoder_mask"])
         z = LatentConnector.sample(mu, logvar, noise["latent"])
         nll_sum, num_tokens = self.decoder.reconstruction_nll(
             input_ids=batch["decoder_ids"], attention_mask=batch["decoder_mask"], z=z
@@ -133,15 +120,13 @@ class JointLatentDiffusion(nn.Module):
             nll_sum=nll_sum, num_tokens=num_tokens,
         )
 
-    def x0_shape(self, num_samples: int) -> tuple[int, ...]:
-        return (num_samples, self.latent_dim)
-
     def encode_x0(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The posterior mean μ(x) [B, d]: what reconstruction and interpolation decode."""
-        return self.encode(batch["encoder_ids"], batch["encoder_mask"])[0]
+        """The normalised posterior mean (μ(x) − m) / s [B, d]: what reconstruction and interpolation decode."""
+        return self.normalization.normalize(self.encode(batch["encoder_ids"], batch["encoder_mask"])[0])
 
     def decode(
         self, z: torch.Tensor, *, max_length: int, decoding: Decoding = GREEDY, generator: torch.Generator | None = None
     ) -> list[list[int]]:
-        """Token ids for each latent (BOS and EOS stripped); `generator` feeds sampled decoding."""
-        return decoding.decode(self.decoder, z, max_length=max_length, generator=generator)
+        """Token ids for each (normalised) latent, BOS and EOS stripped; `generator` feeds sampled decoding."""
+        return decoding.decode(self.decoder, self.normalization.denormalize(z), max_length=max_length,
+                               generator=generator)

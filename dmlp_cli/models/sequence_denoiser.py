@@ -11,7 +11,7 @@ from torch import nn
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertEncoder
 
-from dmlp_cli.models.denoisers import TimeEmbedding
+from dmlp_cli.models.denoisers import TimeEmbedding, with_self_condition
 
 
 def _projection(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -62,7 +62,7 @@ class SequenceTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, self_cond: torch.Tensor | None = None) -> torch.Tensor:
         if self.self_conditioning:
-            x = torch.cat([x, torch.zeros_like(x) if self_cond is None else self_cond.to(x.dtype)], dim=-1)
+            x = with_self_condition(x, self_cond)
         positions = self.position(torch.arange(x.shape[1], device=x.device))
         h = self.up(x) + positions + self.time(t.float() * self.time_scale).unsqueeze(1)
         h = self.encoder(self.dropout(self.norm(h))).last_hidden_state

@@ -243,3 +243,44 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", use
         model=model.to(device).eval(), config=config, encoder_tokenizer=encoder_tokenizer,
         decoder_tokenizer=decoder_tokenizer, meta=meta, path=path,
     )
+
+
+# What a checkpoint's weights and trainer state depend on: resuming with any of these changed is another run.
+RUN_DEFINING_KEYS = ("model", "encoder", "decoder", "denoiser", "schedule", "dataset", "max_length", "packing",
+                     "trainer.global_batch_size", "trainer.seed", "trainer.optimizer", "trainer.save_trainable_only",
+                     "trainer.strategy")
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat = {}
+    for key, value in node.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_differences(saved: DictConfig, current: DictConfig, *, keys: tuple[str, ...] = RUN_DEFINING_KEYS) -> list[str]:
+    """'key: saved → current' for every run-defining key (or key under one) that differs."""
+    old = _flatten(OmegaConf.to_container(saved, resolve=True))
+    new = _flatten(OmegaConf.to_container(current, resolve=True))
+    return [
+        f"{key}: {old.get(key)} → {new.get(key)}" for key in sorted(set(old) | set(new))
+        if any(key == prefix or key.startswith(prefix + ".") for prefix in keys) and old.get(key) != new.get(key)
+    ]
+
+
+def resume_source(resume: str | None, *, checkpoints: Path) -> Path | None:
+    """The checkpoint `trainer.resume` names: none, the newest good one of `checkpoints` (auto), or a folder."""
+    if resume in (None, "", "none"):
+        return None
+    if resume == "auto":
+        found = find_resumable(checkpoints)
+        console.print(f"resume: {'from ' + str(found) if found else 'no checkpoint in ' + str(checkpoints) + ', starting fresh'}")
+        return found
+    path = Path(resume).resolve()
+    check_folder(path)
+    if not (path / "trainer_state.pt").is_file():
+        raise DmlpError(f"'{path}' has no trainer_state.pt (written by an older dmlp or not by `dmlp train`); "
+                        "resume from a checkpoint written by `dmlp train`, or train anew")
+    return path

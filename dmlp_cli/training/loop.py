@@ -93,6 +93,7 @@ class Trainer:
         precision: str = "fp32",
         strategy: str = "ddp",
         ema_decay: float | None = None,
+        ema_warmup: bool = False,
         max_nonfinite_steps: int = 10,
         log_every: int = 50,
         eval_every: int = 500,
@@ -120,7 +121,7 @@ class Trainer:
         self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.adam_eps, self.adam_betas = adam_eps, tuple(adam_betas)
         self.warmup_steps, self.lr_end_ratio, self.lr_power = warmup_steps, lr_end_ratio, lr_power
-        self.max_grad_norm, self.precision, self.ema_decay = max_grad_norm, precision, ema_decay
+        self.max_grad_norm, self.precision, self.ema_decay, self.ema_warmup = max_grad_norm, precision, ema_decay, ema_warmup
         self.strategy = strategy
         self.max_nonfinite_steps = max_nonfinite_steps
         self.log_every, self.eval_every, self.save_every, self.keep_last = log_every, eval_every, save_every, keep_last
@@ -182,7 +183,7 @@ class Trainer:
             power=self.lr_power,
         )
         precision = Precision(name=self.precision, device=device)
-        ema = ExponentialMovingAverage(model, decay=self.ema_decay) if self.ema_decay else None
+        ema = ExponentialMovingAverage(model, decay=self.ema_decay, warmup=self.ema_warmup) if self.ema_decay else None
         start, best, nonfinite_in_a_row = 0, None, 0
         if resume_state is not None:
             start, best, nonfinite_in_a_row = self._restore(
@@ -214,6 +215,7 @@ class Trainer:
                 "optimizer": full_optimizer_state(model, optimizer) if sharded else optimizer.state_dict(),
                 "lr_schedule": lr_schedule.state_dict(), "scaler": precision.scaler.state_dict(), "rng": rngs,
                 "best": best, "nonfinite_in_a_row": nonfinite_in_a_row,
+                "ema_updates": ema.num_updates if ema else 0,
             }
 
         def checkpoint(step: int, *, is_best: bool = False) -> Path | None:
@@ -339,6 +341,7 @@ class Trainer:
         precision.scaler.load_state_dict(state["scaler"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
+            ema.num_updates = state.get("ema_updates", state["step"])
         if state["world_size"] == context.world_size:
             set_rng_state(state["rng"][context.rank])
         elif context.is_main:

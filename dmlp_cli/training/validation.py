@@ -13,7 +13,19 @@ from dmlp_cli.data.collate import collated_batches
 from dmlp_cli.diffusion.samplers import Sampler
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.bleu import corpus_bleu
+from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
+from dmlp_cli.models.build import build_sampler, instantiate_with
 from dmlp_cli.models.text_io import generate_texts, reconstruct_batches, to_device
+
+TOY_ORACLES = {"grammar_valid_rate": grammar_valid_rate, "syntax_valid_rate": syntax_valid_rate}
+
+
+def build_validator(node, *, model, dataset, collator, decoder_tokenizer, toy_corpus: bool) -> "Validator":
+    """The `validation` node's Validator for `model`; samples of the toy corpus are also graded by its grammar."""
+    return instantiate_with(
+        node, dataset=dataset, collator=collator, decoder_tokenizer=decoder_tokenizer,
+        sampler=build_sampler(node.sampler, model=model), oracles=TOY_ORACLES if toy_corpus else None,
+    )
 
 
 class Validator:

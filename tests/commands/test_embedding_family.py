@@ -142,3 +142,9 @@ def test_a_latent_checkpoint_refuses_infill_and_the_nearest_embedding_clamp(tmp_
     _one_line_error(dmlp("sample", ckpt, "mode=infill", f"inputs={templates}", cwd=tmp_path),
                     "is for the embedding family")
     _one_line_error(dmlp("sample", ckpt, "sampler/clamp=nearest_embedding", cwd=tmp_path), "snaps x0 to word embeddings")
+
+
+def test_the_prior_stage_refuses_an_embedding_family_checkpoint(embedding_run, tmp_path):
+    result = dmlp("train", *TINY_TRAIN, "prior=frozen_autoencoder", f"prior.init={embedding_run / 'checkpoints' / 'last'}",
+                  "hydra.run.dir=bad", cwd=tmp_path)
+    _one_line_error(result, "the prior stage trains a latent prior", "embedding-family checkpoint")

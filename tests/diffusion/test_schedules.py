@@ -84,3 +84,17 @@ def test_noise_variance_under_bf16_autocast_matches_float32(t):
     torch.testing.assert_close(residual.var(), 1 - alpha_bar, rtol=0.03, atol=0)
     reference = schedule.add_noise(z.float(), noise, timesteps)
     torch.testing.assert_close(x_t, reference)
+
+
+def test_logsnr_shift_moves_log_snr_by_the_shift_at_every_timestep():
+    base = CosineSchedule(num_timesteps=100)
+    shifted = CosineSchedule(num_timesteps=100, logsnr_shift=-1.5)
+    t = torch.arange(100)
+    torch.testing.assert_close(shifted.snr(t).double().log(), base.snr(t).double().log() - 1.5, rtol=0, atol=1e-4)
+    assert torch.equal(CosineSchedule(num_timesteps=100, logsnr_shift=0.0).betas, base.betas)
+
+
+def test_snr_is_alpha_bar_over_one_minus_alpha_bar():
+    schedule = LinearSchedule(num_timesteps=10)
+    alpha_bar = schedule.alphas_cumprod[3]
+    assert schedule.snr(torch.tensor([3])).item() == pytest.approx(float(alpha_bar / (1 - alpha_bar)), rel=1e-6)

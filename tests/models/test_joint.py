@@ -115,3 +115,48 @@ def test_bf16_autocast_noises_the_latent_in_float32(tokenizer):
         out = model(_batch(tokenizer), noise)
     assert seen[0].dtype == torch.float32
     assert out.loss.dtype == torch.float32
+
+
+def test_a_batch_of_cached_posteriors_trains_the_denoiser_alone(tokenizer):
+    model = tiny_model(tokenizer)
+    mu, logvar = torch.randn(4, 8), torch.full((4, 8), -4.8)
+    noise = model.draw_noise(batch_size=4, generator=torch.Generator().manual_seed(0))
+    out = model({"latent_mean": mu, "latent_logvar": logvar}, noise.rows(torch.arange(4), device="cpu"))
+    assert set(out.parts) == {"diffusion"} and out["diffusion"].shape == (4,)
+    z = mu + (0.5 * logvar).exp() * noise["latent"]  # the posterior sample of each cached (μ, σ)
+    torch.testing.assert_close(out["diffusion"], model.diffusion_loss(z, noise)[0])
+    out.loss.backward()
+    touched = {name.split(".")[0] for name, p in model.named_parameters() if p.grad is not None}
+    assert touched == {"denoiser"}
+
+
+def test_latent_normalization_is_undone_before_decoding(tokenizer):
+    """The diffusion space is (μ − m) / s; the decoder is always given the autoencoder's own z."""
+    model = tiny_model(tokenizer).eval()
+    batch = _batch(tokenizer)
+    with torch.no_grad():
+        mu, _ = model.encode(batch["encoder_ids"], batch["encoder_mask"])
+        model.normalization.fit(means=mu, logvars=torch.zeros_like(mu), kind="per_dimension")
+        x0 = model.encode_x0(batch)
+    torch.testing.assert_close(x0, (mu - model.normalization.shift) / model.normalization.scale)
+
+    class Recording:
+        def decode(self, decoder, z, *, max_length, generator):
+            seen.append(z)
+            return [[]] * z.shape[0]
+
+    seen = []
+    model.decode(x0, max_length=8, decoding=Recording())
+    torch.testing.assert_close(seen[0], mu)
+
+
+def test_loss_aware_timesteps_learn_from_training_losses_only(tokenizer):
+    model = tiny_model(tokenizer, tiny_config(timestep_sampling="loss_aware"))
+    batch = {"latent_mean": torch.randn(64, 8), "latent_logvar": torch.full((64, 8), -4.8)}
+    model.eval()
+    model(batch)
+    assert not model.timesteps.seen.any()  # evaluation does not move the sampling distribution
+    model.train()
+    for _ in range(10):
+        model(batch)
+    assert model.timesteps.seen.sum() > 0

@@ -8,6 +8,7 @@ import torch
 
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.training.distributed import DistributedContext
+from dmlp_cli.training.ema import ExponentialMovingAverage
 from dmlp_cli.training.loop import Trainer
 
 SINGLE = DistributedContext()
@@ -160,3 +161,30 @@ def test_bad_trainer_settings_are_one_line_errors(make_model, train_set, collato
 def test_batch_that_does_not_split_over_the_processes_is_refused():
     with pytest.raises(DmlpError, match="does not split over 3 processes"):
         _trainer(global_batch_size=16).layout(3)
+
+
+def test_ema_warmup_averages_with_decay_one_plus_n_over_ten_plus_n():
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = ExponentialMovingAverage(model, decay=0.999, warmup=True)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)  # n = 1: decay 2 / 11, shadow = 0 + (1 − 2/11) · (1 − 0)
+    assert ema.shadow["weight"].item() == pytest.approx(9 / 11)
+    ema.update(model)  # n = 2: decay 3 / 12
+    assert ema.shadow["weight"].item() == pytest.approx(9 / 11 + (1 - 3 / 12) * (1 - 9 / 11))
+    ema.num_updates = 10**6
+    assert ema.current_decay() == 0.999  # warm-up ends at the configured decay
+
+
+def test_resumed_ema_warmup_goes_on_from_the_saved_update_count(make_model, train_set, collator, tmp_path):
+    uninterrupted = _fit(make_model(), _trainer(max_steps=6, save_every=3, ema_decay=0.99, ema_warmup=True),
+                         train_set, collator, tmp_path)
+    assert uninterrupted[3]["state"]["ema_updates"] == 3
+    resumed_model = make_model()
+    resumed_model.load_state_dict(uninterrupted[3]["weights"])
+    state = {**uninterrupted[3]["state"], "ema": uninterrupted[3]["ema"]}
+    resumed = _fit(resumed_model, _trainer(max_steps=6, save_every=3, ema_decay=0.99, ema_warmup=True),
+                   train_set, collator, tmp_path, resume_state=state)
+    _assert_same_weights(uninterrupted[6]["ema"], resumed[6]["ema"], atol=0, rtol=0)

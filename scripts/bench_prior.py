@@ -1,0 +1,244 @@
+"""Does a latent prior learn more than a Gaussian? Per CPU budget, on data where the truth is known and on the toy default.
+
+    python scripts/bench_prior.py [--part synthetic|toy|all] [--budgets 1 4 16] [--ckpt RUN/checkpoints/last]
+                                  [--work DIR] [--out FILE]
+
+(a) synthetic: the prior stage's LatentPrior (MLPSkipNet 512 x 6, cosine T = 1000, v-prediction, AdamW 1e-3 to 0,
+    batch 256, EMA 0.999 with warm-up: configs/prior/frozen_autoencoder.yaml), trained by the same Trainer on
+      * two_modes_1d: 0.3 N(−2, 0.25²) + 0.7 N(2, 0.25²);
+      * bimodal_coord_64d: that mixture on coordinate 0, 63 standard normals beside it;
+      * mixture8_64d: 8 Gaussians (std 0.5, centres at radius 5, weights ∝ 1..8) in 64 dimensions.
+    Reported per budget: the mode-mass error (total variation between the share of samples nearest each mode and
+    the true weights), the off-mode share (samples further from every mode than 4 standard deviations in 1-D, or the
+    0.9999 quantile of the true distance in 64-d), and the denoiser's squared x0 error over the optimal linear
+    (Wiener) denoiser's, mean over t in {50, 100, 200, 400, 700} (< 1: it knows more than mean and covariance).
+    The Gaussian fitted to the data and fresh true samples are the reference rows. One run per dataset is trained
+    for the largest budget; the smaller budgets are its EMA weights when that much time had passed (the step count
+    is calibrated on the first 60 steps), so each budget's learning rate had not yet decayed.
+(b) toy: the prior stage on the default checkpoint `--ckpt` (trained by `dmlp train` when not given), per option
+    and budget, each a real `dmlp train prior=frozen_autoencoder prior.init=...` run for its budget; the grammar-
+    and syntax-valid rates of 500 samples (ancestral, 250 steps) next to the joint DDPM's own, a Gaussian fitted to
+    the training latents, and held-out posterior samples (the decoder's ceiling).
+"""
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from rich.table import Table
+
+from bench_sampling import console, dmlp, train_toy_default
+from diagnose_latent_prior import posterior, rates
+from dmlp_cli.data.jsonl import read_texts
+from dmlp_cli.diffusion.samplers import AncestralSampler
+from dmlp_cli.diffusion.schedules import CosineSchedule
+from dmlp_cli.evaluation.linear_denoiser import denoising_errors
+from dmlp_cli.models.denoisers import MLPSkipNet
+from dmlp_cli.models.latent_prior import LatentPrior
+from dmlp_cli.models.text_io import decode_texts
+from dmlp_cli.training.checkpoint import load_checkpoint
+from dmlp_cli.training.distributed import DistributedContext
+from dmlp_cli.training.latent_cache import CachedLatents
+from dmlp_cli.training.loop import Trainer
+
+TIMESTEPS = (50, 100, 200, 400, 700)
+TOY_OPTIONS = {  # name -> overrides of `dmlp train prior=frozen_autoencoder`
+    "prior stage (frozen_autoencoder)": [],
+    "+ min-SNR-5 weighting": ["+prior.model.loss_weighting=min_snr"],
+    "+ self-conditioning": ["prior.denoiser.self_conditioning=true"],
+    "+ log-SNR shift −1": ["prior.schedule.logsnr_shift=-1.0"],
+    "+ loss-aware timesteps": ["+prior.model.timestep_sampling=loss_aware"],
+    "global normalisation": ["prior.normalization=global"],
+}
+TRAINING = {"global_batch_size": 256, "lr": 1e-3, "warmup_steps": 100, "lr_end_ratio": 0.0, "ema_decay": 0.999,
+            "ema_warmup": True, "log_every": 10**9, "save_every": 0, "best_metric": None, "device": "cpu"}
+
+
+class Synthetic:
+    """A known distribution: samples, and which mode a point is nearest to (or that it is near none)."""
+
+    def __init__(self, name: str, *, dim: int, centres: torch.Tensor, std: float, weights: torch.Tensor, coords: int):
+        self.name, self.dim, self.centres, self.std, self.weights, self.coords = name, dim, centres, std, weights, coords
+        self.threshold = None
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        component = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        x = torch.randn(n, self.dim, generator=generator)
+        x[:, : self.coords] = self.centres[component] + self.std * x[:, : self.coords]
+        return x
+
+    def nearest(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        distance = torch.cdist(x[:, : self.coords], self.centres)
+        return distance.min(dim=1)
+
+    def scores(self, x: torch.Tensor) -> dict:
+        distance, mode = self.nearest(x)
+        share = torch.bincount(mode, minlength=len(self.weights)).float() / len(x)
+        result = {"mode_mass_error": 0.5 * (share - self.weights).abs().sum().item(),
+                  "off_mode_share": (distance > self.threshold).float().mean().item()}
+        if self.dim > self.coords:  # the plain normal coordinates beside the modes
+            result["normal_coords_variance_error"] = (x[:, self.coords:].var(0) - 1).abs().mean().item()
+        return result
+
+
+def synthetic_datasets() -> list[Synthetic]:
+    two = torch.tensor([[-2.0], [2.0]]), torch.tensor([0.3, 0.7])
+    g = torch.Generator().manual_seed(1)
+    directions = torch.randn(8, 64, generator=g)
+    sets = [Synthetic("two_modes_1d", dim=1, centres=two[0], std=0.25, weights=two[1], coords=1),
+            Synthetic("bimodal_coord_64d", dim=64, centres=two[0], std=0.25, weights=two[1], coords=1),
+            Synthetic("mixture8_64d", dim=64, centres=5 * directions / directions.norm(dim=1, keepdim=True), std=0.5,
+                      weights=torch.arange(1.0, 9.0) / 36, coords=64)]
+    for data in sets:
+        if data.coords == 1:
+            data.threshold = 4 * data.std
+        else:
+            distance, _ = data.nearest(data.sample(200_000, torch.Generator().manual_seed(2)))
+            data.threshold = torch.quantile(distance, 0.9999).item()
+    return sets
+
+
+def wiener_gap(prior: LatentPrior, *, x0: torch.Tensor, generator: torch.Generator) -> float:
+    """Mean over TIMESTEPS of E‖x̂0 − x0‖² (denoiser) / E‖x̂0 − x0‖² (Wiener), in the normalised space."""
+    errors = denoising_errors(prior, x0=prior.normalization.normalize(x0), timesteps=TIMESTEPS, generator=generator)
+    return sum(row["learned"] / row["wiener"] for row in errors.values()) / len(errors)
+
+
+def bench_synthetic(data: Synthetic, *, budgets: list[float], n_eval: int, work: Path) -> dict:
+    generator = torch.Generator().manual_seed(0)
+    train = data.sample(200_000, generator)
+    held_out = data.sample(n_eval, generator)
+    gaussian = train.mean(0) + torch.randn(n_eval, data.dim, generator=generator) @ torch.linalg.cholesky(
+        torch.atleast_2d(torch.cov(train.T))).T
+    cached = CachedLatents(means=train, logvars=torch.full_like(train, -math.inf))  # no posterior noise: z = x
+
+    def fresh_prior() -> LatentPrior:
+        torch.manual_seed(0)
+        prior = LatentPrior(denoiser=MLPSkipNet(latent_dim=data.dim, hidden_dim=512, num_layers=6),
+                            schedule=CosineSchedule(num_timesteps=1000, prediction_type="v_prediction"),
+                            latent_dim=data.dim)
+        prior.normalization.fit(means=train, logvars=torch.full_like(train, -math.inf), kind="per_dimension")
+        return prior
+
+    def fit(prior: LatentPrior, *, steps: int, eval_every: int, validate) -> float:
+        started = time.perf_counter()
+        Trainer(max_steps=steps, eval_every=eval_every, **TRAINING).fit(
+            model=prior, train_set=cached, collator=CachedLatents.collate, run_dir=work, validate=validate,
+            save=lambda **_: work, context=DistributedContext())
+        return time.perf_counter() - started
+
+    steps_per_s = 60 / fit(fresh_prior(), steps=60, eval_every=10**9, validate=lambda m: ({}, []))
+    unit = max(1, round(min(budgets) * 60 * steps_per_s))
+    rows = {"true samples": data.scores(held_out), "Gaussian fit": data.scores(gaussian)}
+    calls = {"count": 0}
+
+    def validate(model: LatentPrior):
+        calls["count"] += 1
+        minutes = calls["count"] * min(budgets)
+        if any(abs(minutes - budget) < 1e-9 for budget in budgets):
+            samples = AncestralSampler(steps=250).sample(denoiser=model.denoiser, schedule=model.schedule,
+                                                         shape=(n_eval, data.dim), generator=torch.Generator().manual_seed(3))
+            rows[f"prior, {minutes:g} min ({calls['count'] * unit} steps)"] = {
+                **data.scores(model.normalization.denormalize(samples)),
+                "wiener_gap": wiener_gap(model, x0=held_out, generator=torch.Generator().manual_seed(4))}
+            console.print(f"{data.name}: {minutes:g} min {rows[list(rows)[-1]]}")
+        return {}, []
+
+    fit(fresh_prior(), steps=unit * round(max(budgets) / min(budgets)), eval_every=unit, validate=validate)
+    return {"steps_per_s": steps_per_s, "rows": rows}
+
+
+def sample_rates(ckpt: Path, *, n: int, work: Path, name: str, steps: int | None) -> dict:
+    output = work / f"{name}.jsonl"
+    dmlp("sample", f"ckpt={ckpt}", f"n={n}", "seed=0", "sampler=ddpm", *([f"steps={steps}"] if steps else []),
+         f"output={output}", f"hydra.run.dir={work / 'hydra'}", cwd=work)
+    return rates(read_texts(output))
+
+
+def bench_toy(ckpt: Path, *, budgets: list[float], n: int, work: Path) -> dict:
+    checkpoint = load_checkpoint(ckpt)
+    splits = instantiate(checkpoint.config.dataset).load()
+    max_length, generator = int(checkpoint.config.max_length), torch.Generator().manual_seed(0)
+    train_mu, train_sigma = posterior(checkpoint, splits["train"]["text"], max_length=max_length)
+    test_mu, test_sigma = posterior(checkpoint, splits["test"]["text"][:n], max_length=max_length)
+    train_z = train_mu + train_sigma * torch.randn(train_mu.shape, generator=generator)
+    gaussian = train_z.mean(0) + torch.randn((n, train_z.shape[1]), generator=generator) @ torch.linalg.cholesky(
+        torch.cov(train_z.T)).T
+
+    def decoded(z: torch.Tensor) -> dict:
+        normalized = checkpoint.model.normalization.normalize(z)  # decode_texts decodes from the diffusion space
+        return rates(decode_texts(checkpoint.model, normalized, tokenizer=checkpoint.decoder_tokenizer,
+                                  max_length=max_length)[0])
+
+    rows = {"posterior samples (held out)": decoded(test_mu + test_sigma * torch.randn(test_mu.shape, generator=generator)),
+            "Gaussian fit to the training latents": decoded(gaussian),
+            "joint DDPM (ancestral, every step)": sample_rates(ckpt, n=n, work=work, name="joint", steps=None)}
+    for option, overrides in TOY_OPTIONS.items():
+        calibration = work / f"calibrate-{len(rows)}"
+        dmlp("train", "prior=frozen_autoencoder", f"prior.init={ckpt}", "logger=none", "prior.trainer.max_steps=200",
+             "prior.trainer.log_every=100", "prior.trainer.eval_every=1000", "validation.num_generate=0",
+             *overrides, f"hydra.run.dir={calibration}", cwd=work)
+        logged = [json.loads(line) for line in (calibration / "metrics.jsonl").read_text().splitlines()]
+        steps_per_s = logged[-1]["train/samples_per_s"] / 256
+        for budget in budgets:
+            steps = max(1, round(budget * 60 * steps_per_s))
+            run = work / f"prior-{len(rows)}"
+            seconds = dmlp("train", "prior=frozen_autoencoder", f"prior.init={ckpt}", "logger=none",
+                           f"prior.trainer.max_steps={steps}", f"prior.trainer.eval_every={steps}",
+                           f"prior.trainer.save_every={steps}", *overrides, f"hydra.run.dir={run}", cwd=work)
+            name = f"{option}, {budget:g} min ({steps} steps)"
+            rows[name] = {**sample_rates(run / "checkpoints" / "last", n=n, work=work, name=f"prior-{len(rows)}",
+                                         steps=250), "command_seconds": seconds}
+            console.print(f"toy: {name}: {rows[name]}")
+    return {"checkpoint": str(ckpt), "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("synthetic", "toy", "all"), default="all")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[1, 4, 16], help="CPU minutes, multiples of the first")
+    parser.add_argument("--ckpt", type=Path, help="the toy default checkpoint (trained when not given)")
+    parser.add_argument("--n", type=int, default=500, help="toy samples per row")
+    parser.add_argument("--n-synthetic", type=int, default=2000, help="synthetic samples per row")
+    parser.add_argument("--work", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    budgets = sorted(args.budgets)
+    if any(abs(b / budgets[0] - round(b / budgets[0])) > 1e-9 for b in budgets):
+        raise SystemExit(f"--budgets {budgets}: each must be a multiple of the smallest")
+    work = (args.work or Path(tempfile.mkdtemp(prefix="bench-prior-"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    report = {"budgets_min": budgets}
+    if args.part in ("synthetic", "all"):
+        report["synthetic"] = {data.name: bench_synthetic(data, budgets=budgets, n_eval=args.n_synthetic, work=work)
+                               for data in synthetic_datasets()}
+    if args.part in ("toy", "all"):
+        ckpt = args.ckpt.resolve() if args.ckpt else train_toy_default(work)
+        report["toy"] = bench_toy(ckpt, budgets=budgets, n=args.n, work=work)
+    print(json.dumps(report, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2))
+    show(report)
+
+
+def show(report: dict) -> None:
+    """The rows of each part as tables: one per synthetic dataset, one for the toy corpus."""
+    parts = {f"synthetic: {name}": result["rows"] for name, result in report.get("synthetic", {}).items()}
+    if "toy" in report:
+        parts["toy default: decoded prior samples"] = report["toy"]["rows"]
+    for title, rows in parts.items():
+        columns = sorted({key for row in rows.values() for key in row})
+        table = Table("prior", *columns, title=title)
+        for name, row in rows.items():
+            table.add_row(name, *(f"{row[key]:.3f}" if key in row else "" for key in columns))
+        console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
