@@ -65,7 +65,11 @@ class Synthetic:
 
     def __init__(self, name: str, *, dim: int, centres: torch.Tensor, std: float, weights: torch.Tensor, coords: int):
         self.name, self.dim, self.centres, self.std, self.weights, self.coords = name, dim, centres, std, weights, coords
-        self.threshold = None
+        if coords == 1:  # further than 4 standard deviations from both modes
+            self.threshold = 4 * std
+        else:  # the 0.9999 quantile of the true samples' distance to their nearest mode
+            distance, _ = self.nearest(self.sample(200_000, torch.Generator().manual_seed(2)))
+            self.threshold = torch.quantile(distance, 0.9999).item()
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         component = torch.multinomial(self.weights, n, replacement=True, generator=generator)
@@ -91,17 +95,10 @@ def synthetic_datasets() -> list[Synthetic]:
     two = torch.tensor([[-2.0], [2.0]]), torch.tensor([0.3, 0.7])
     g = torch.Generator().manual_seed(1)
     directions = torch.randn(8, 64, generator=g)
-    sets = [Synthetic("two_modes_1d", dim=1, centres=two[0], std=0.25, weights=two[1], coords=1),
+    return [Synthetic("two_modes_1d", dim=1, centres=two[0], std=0.25, weights=two[1], coords=1),
             Synthetic("bimodal_coord_64d", dim=64, centres=two[0], std=0.25, weights=two[1], coords=1),
             Synthetic("mixture8_64d", dim=64, centres=5 * directions / directions.norm(dim=1, keepdim=True), std=0.5,
                       weights=torch.arange(1.0, 9.0) / 36, coords=64)]
-    for data in sets:
-        if data.coords == 1:
-            data.threshold = 4 * data.std
-        else:
-            distance, _ = data.nearest(data.sample(200_000, torch.Generator().manual_seed(2)))
-            data.threshold = torch.quantile(distance, 0.9999).item()
-    return sets
 
 
 def wiener_gap(prior: LatentPrior, *, x0: torch.Tensor, generator: torch.Generator) -> float:

@@ -43,9 +43,7 @@ PRIOR_DEFINING_KEYS = ("prior.init", "prior.denoiser", "prior.schedule", "prior.
                        "prior.trainer.global_batch_size", "prior.trainer.seed", "prior.trainer.optimizer")
 
 
-OBJECTIVE_DEFAULTS = {"loss_weighting": "uniform", "min_snr_gamma": 5.0, "sigmoid_bias": 0.0,
-                      "timestep_sampling": "uniform"}  # the model keys prior.model may set
-OBJECTIVE_KEYS = tuple(OBJECTIVE_DEFAULTS)
+OBJECTIVE_KEYS = ("loss_weighting", "min_snr_gamma", "sigmoid_bias", "timestep_sampling")  # what prior.model may set
 
 
 class OffsetLogger:
@@ -101,7 +99,7 @@ def fit_prior(cfg: DictConfig, *, init: Path, run_dir: Path, context, logger, st
         for part in ("denoiser", "schedule"):
             if config.prior.get(part) is not None:
                 setattr(model, part, instantiate(config[part]))
-        model.set_objective(**{key: config.model.get(key, default) for key, default in OBJECTIVE_DEFAULTS.items()})
+        model.set_objective(**{key: config.model[key] for key in OBJECTIVE_KEYS})
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(name.startswith("denoiser."))
 

@@ -97,6 +97,7 @@ def train(cfg: DictConfig) -> dict:
     source = None if standalone_prior else resume_source(trainer.resume, checkpoints=run_dir / "checkpoints")
     prior_started = prior is not None and not standalone_prior and trainer.resume == "auto" \
         and find_resumable(run_dir / "prior" / "checkpoints") is not None
+    joint_finished = prior is not None and source is not None and check_folder(source)["step"] >= trainer.max_steps
     if source is not None:
         differences = config_differences(OmegaConf.load(source / "config.yaml"), cfg)
         if differences:
@@ -111,7 +112,9 @@ def train(cfg: DictConfig) -> dict:
             final = fit_prior(cfg, init=Path(prior.init), run_dir=run_dir, context=context, logger=logger)
         else:
             final = {}
-            if not prior_started:
+            if joint_finished:
+                console.print(f"joint phase: finished at {source}; going on to the prior stage")
+            elif not prior_started:
                 final = fit_joint(cfg, family=family, trainer=trainer, source=source, run_dir=run_dir, context=context,
                                   logger=logger)
             if prior is not None:
@@ -150,9 +153,6 @@ def fit_joint(cfg: DictConfig, *, family: str, trainer, source: Path | None, run
     if source is not None:
         load_weights(model, source, trainable_only=check_folder(source).get("weights") == "trainable", device="cpu")
         resume_state = load_trainer_state(source)
-        if resume_state["step"] >= trainer.max_steps and cfg.get("prior") is not None:
-            console.print(f"joint phase: finished at step {resume_state['step']}; going on to the prior stage")
-            return {}
         if (source / "ema.safetensors").is_file():
             resume_state["ema"] = load_file(str(source / "ema.safetensors"))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

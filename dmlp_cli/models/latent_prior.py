@@ -51,8 +51,8 @@ class LatentPrior(nn.Module):
         self.timesteps = TimestepSampler(kind=timestep_sampling, num_timesteps=self.schedule.num_timesteps)
 
     def draw_noise(self, *, batch_size: int, generator: torch.Generator) -> LossNoise:
-        """ε for z [B, d], and K = diffusion_repeats timesteps [B·K], noises [B·K, d] and self-conditioning
-        coins [B·K] per latent."""
+        """ε for z [B, d], and K = diffusion_repeats timesteps [B·K] with their loss weights (timestep_sampling),
+        noises [B·K, d] and self-conditioning coins [B·K] per latent."""
         k, d = self.diffusion_repeats, self.latent_dim
         latent = torch.randn(batch_size, d, generator=generator)
         timesteps, timestep_weight = self.timesteps.draw(batch_size * k, generator=generator)

@@ -84,3 +84,13 @@ def test_bad_prior_settings_are_one_line_errors(two_stage_run, tmp_path, overrid
     init = [] if override.startswith("prior.init") else [f"prior.init={two_stage_run / 'checkpoints' / 'last'}"]
     result = dmlp("train", *TINY_TRAIN, *TINY_PRIOR, *init, override, "hydra.run.dir=bad", cwd=tmp_path)
     _one_line_error(result, message)
+
+
+def test_resume_auto_after_a_finished_joint_phase_starts_the_prior_stage(two_stage_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(two_stage_run, run, symlinks=True)
+    shutil.rmtree(run / "prior")  # stopped after the joint phase, before the prior stage saved anything
+    result = dmlp("train", *TINY_TRAIN, *TINY_PRIOR, "trainer.resume=auto", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "joint phase: finished at" in result.stdout and "trained steps 1-6" in result.stdout
+    assert json.loads((run / "prior" / "checkpoints" / "last" / "meta.json").read_text())["stage"] == "prior"
