@@ -1,23 +1,25 @@
-"""`dmlp` entry point: `dmlp train|sample|score [overrides]`, each a Hydra app with its own primary config."""
+"""`dmlp` entry point: `dmlp train|sample|score|diagnose [overrides]`, each a Hydra app with its own primary config."""
 
 import importlib
 import os
 import sys
 from pathlib import Path
 
-USAGE = """usage: dmlp {train,sample,score} [key=value ...] [-m] [--help] [--cfg job]
+USAGE = """usage: dmlp {train,sample,score,diagnose} [key=value ...] [-m] [--help] [--cfg job]
 
   dmlp train                                    train the embedded default (offline, CPU, minutes)
   dmlp train +experiment=yelp                   a paper recipe; `dmlp train --help` lists every group and key
   dmlp train -m trainer.lr=1e-3,3e-4            a sweep: one run folder per value
   dmlp sample ckpt=RUN/checkpoints/last n=500   write samples.jsonl
   dmlp score samples=PATH/samples.jsonl         print and write the metrics (scores.json)
+  dmlp diagnose ckpt=RUN/checkpoints/last       latent prior or decoder? validity and denoising tables (diagnosis.json)
 """
 
 COMMANDS = {
     "train": "dmlp_cli.commands.train:train",
     "sample": "dmlp_cli.commands.sample:sample",
     "score": "dmlp_cli.commands.score:score",
+    "diagnose": "dmlp_cli.commands.diagnose:diagnose",
 }
 
 

@@ -34,10 +34,10 @@ from hydra.utils import instantiate
 from rich.table import Table
 
 from bench_sampling import console, dmlp, train_toy_default
-from diagnose_latent_prior import posterior, rates
 from dmlp_cli.data.jsonl import read_texts
 from dmlp_cli.diffusion.samplers import AncestralSampler
 from dmlp_cli.diffusion.schedules import CosineSchedule
+from dmlp_cli.evaluation.latent_prior_diagnosis import posterior, rates
 from dmlp_cli.evaluation.linear_denoiser import denoising_errors
 from dmlp_cli.models.denoisers import MLPSkipNet
 from dmlp_cli.models.latent_prior import LatentPrior

@@ -114,6 +114,8 @@ def test_sampler_and_scorer_options_instantiate(pretrained_dir):
         assert sampler.steps == 10 and sampler.noise.top_p == sampler.initial_noise.top_p == 0.9
         assert isinstance(sampler.clamp, NormClip) and sampler.clamp.max_norm == 3
         assert instantiate(_compose("sample", [f"sampler={option}", "ckpt=x"]).sampler).clamp is None
+    diagnose = instantiate(_compose("diagnose", ["ckpt=x", "sampler=ddim", "steps=50", "top_p=0.9"]).sampler)
+    assert diagnose.steps == 50 and diagnose.noise.top_p == 0.9
     assert _compose("score", ["samples=x"]).scorer is None
     for option in ("gpt2_large", "local"):
         cfg = _compose("score", ["samples=x", f"scorer={option}", f"scorer.name_or_path={pretrained_dir / 'gpt2'}"])
@@ -178,6 +180,7 @@ def test_typo_in_a_key_fails_at_composition(tmp_path):
                "validation/sampler", "prior", "experiment"]),
     ("sample", ["sampler", "sampler/clamp", "decoding"]),
     ("score", ["scorer"]),
+    ("diagnose", ["sampler", "sampler/clamp"]),
 ])
 def test_help_lists_exactly_the_command_groups_and_their_options(command, groups):
     template = OmegaConf.load(config_dir() / f"{command}.yaml").hydra.help.template

@@ -17,6 +17,7 @@ HEAVY = {"torch", "transformers", "diffusers", "datasets", "wandb"}
     (["train", "--help"], "usage: dmlp train"),
     (["sample", "--help"], "usage: dmlp sample"),
     (["score", "--help"], "usage: dmlp score"),
+    (["diagnose", "--help"], "usage: dmlp diagnose"),
     (["train", "--cfg", "job"], "trainer:"),
     (["train", "+experiment=yelp", "--cfg", "job"], "name_or_path: gpt2-xl"),
 ])

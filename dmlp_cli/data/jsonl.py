@@ -1,4 +1,4 @@
-"""Reading and atomically writing the jsonl files the commands exchange (samples, scores' inputs)."""
+"""Reading and atomically writing the jsonl and json files the commands exchange (samples, scores' inputs, reports)."""
 
 import json
 import os
@@ -30,13 +30,20 @@ def read_texts(path: str | Path, *, field: str = "text") -> list[str]:
     return texts
 
 
-def write_jsonl(path: str | Path, records: list[dict]) -> Path:
+def write_atomically(path: str | Path, text: str) -> Path:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(handle, "w") as stream:
-        for record in records:
-            stream.write(json.dumps(record) + "\n")
+        stream.write(text)
     os.replace(temporary, path)
     return path
+
+
+def write_jsonl(path: str | Path, records: list[dict]) -> Path:
+    return write_atomically(path, "".join(json.dumps(record) + "\n" for record in records))
+
+
+def write_json(path: str | Path, value: dict) -> Path:
+    return write_atomically(path, json.dumps(value, indent=2))
