@@ -15,10 +15,12 @@
     The Gaussian fitted to the data and fresh true samples are the reference rows. One run per dataset is trained
     for the largest budget; the smaller budgets are its EMA weights when that much time had passed (the step count
     is calibrated on the first 60 steps), so each budget's learning rate had not yet decayed.
-(b) toy: the prior stage on the default checkpoint `--ckpt` (trained by `dmlp train` when not given), per option
-    and budget, each a real `dmlp train prior=frozen_autoencoder prior.init=...` run for its budget; the grammar-
-    and syntax-valid rates of 500 samples (ancestral, 250 steps) next to the joint DDPM's own, a Gaussian fitted to
-    the training latents, and held-out posterior samples (the decoder's ceiling).
+(b) toy: the prior stage on the default's autoencoder `--ckpt` (RUN/checkpoints/last of `dmlp train prior=none`,
+    trained when not given), per option and budget, each a real `dmlp train prior.init=...` run for its budget, its 500
+    samples drawn by each of SAMPLERS (`dmlp sample`) and scored by `dmlp score` (grammar- and syntax-valid rates,
+    self-BLEU, distinct samples), next to `dmlp diagnose`'s references: held-out posterior samples (the decoder's
+    ceiling), a Gaussian fitted to the training latents and the joint DDPM. Then the latent space as a lever (LEVERS):
+    a joint phase with a larger posterior variance, its references and reconstruction BLEU, and its prior stage.
 """
 
 import argparse
@@ -30,25 +32,21 @@ import time
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from rich.table import Table
 
 from bench_sampling import console, dmlp, train_toy_default
 from dmlp_cli.data.jsonl import read_texts
 from dmlp_cli.diffusion.samplers import AncestralSampler
 from dmlp_cli.diffusion.schedules import CosineSchedule
-from dmlp_cli.evaluation.latent_prior_diagnosis import posterior, rates
 from dmlp_cli.evaluation.linear_denoiser import denoising_errors
 from dmlp_cli.models.denoisers import MLPSkipNet
 from dmlp_cli.models.latent_prior import LatentPrior
-from dmlp_cli.models.text_io import decode_texts
-from dmlp_cli.training.checkpoint import load_checkpoint
 from dmlp_cli.training.distributed import DistributedContext
 from dmlp_cli.training.latent_cache import CachedLatents
 from dmlp_cli.training.loop import Trainer
 
 TIMESTEPS = (50, 100, 200, 400, 700)
-TOY_OPTIONS = {  # name -> overrides of `dmlp train prior=frozen_autoencoder`
+TOY_OPTIONS = {  # name -> overrides of `dmlp train prior.init=...` (the default's prior stage)
     "prior stage (frozen_autoencoder)": [],
     "+ min-SNR-5 weighting": ["+prior.model.loss_weighting=min_snr"],
     "+ self-conditioning": ["prior.denoiser.self_conditioning=true"],
@@ -56,6 +54,9 @@ TOY_OPTIONS = {  # name -> overrides of `dmlp train prior=frozen_autoencoder`
     "+ loss-aware timesteps": ["+prior.model.timestep_sampling=loss_aware"],
     "global normalisation": ["prior.normalization=global"],
 }
+SAMPLERS = {"ancestral-250": ["sampler=ddpm", "steps=250"], "DDIM-50": ["sampler=ddim", "steps=50"],
+            "DDIM-50, top_p 1.5": ["sampler=ddim", "steps=50", "top_p=1.5"]}  # top_p: truncated initial noise
+LEVERS = {f"posterior variance {v:g} (default 0.008)": [f"model.fixed_logvar={math.log(v)}"] for v in (0.02, 0.05)}
 TRAINING = {"global_batch_size": 256, "lr": 1e-3, "warmup_steps": 100, "lr_end_ratio": 0.0, "ema_decay": 0.999,
             "ema_warmup": True, "log_every": 10**9, "save_every": 0, "best_metric": None, "device": "cpu"}
 
@@ -151,48 +152,71 @@ def bench_synthetic(data: Synthetic, *, budgets: list[float], n_eval: int, work:
     return {"steps_per_s": steps_per_s, "rows": rows}
 
 
-def sample_rates(ckpt: Path, *, n: int, work: Path, name: str, steps: int | None) -> dict:
-    output = work / f"{name}.jsonl"
-    dmlp("sample", f"ckpt={ckpt}", f"n={n}", "seed=0", "sampler=ddpm", *([f"steps={steps}"] if steps else []),
-         f"output={output}", f"hydra.run.dir={work / 'hydra'}", cwd=work)
-    return rates(read_texts(output))
+def sample_scores(ckpt: Path, *, n: int, work: Path, name: str) -> dict:
+    """{sampler: grammar/syntax-valid rate, self-BLEU, distinct samples} of `dmlp sample` + `dmlp score` per SAMPLERS."""
+    rows = {}
+    for sampler, overrides in SAMPLERS.items():
+        output = work / f"{name}-{len(rows)}.jsonl"
+        dmlp("sample", f"ckpt={ckpt}", f"n={n}", "seed=0", *overrides, f"output={output}",
+             f"hydra.run.dir={work / 'hydra'}", cwd=work)
+        scores = output.with_suffix(".scores.json")
+        dmlp("score", f"samples={output}", f"output={scores}", f"hydra.run.dir={work / 'hydra'}", cwd=work)
+        result = json.loads(scores.read_text())
+        rows[sampler] = {**{key: result[key] for key in ("grammar_valid_rate", "syntax_valid_rate", "self_bleu")},
+                         "distinct_samples": len(set(read_texts(output)))}
+    return rows
 
 
-def bench_toy(ckpt: Path, *, budgets: list[float], n: int, work: Path) -> dict:
-    checkpoint = load_checkpoint(ckpt)
-    splits = instantiate(checkpoint.config.dataset).load()
-    max_length, generator = int(checkpoint.config.max_length), torch.Generator().manual_seed(0)
-    train_mu, train_sigma = posterior(checkpoint, splits["train"]["text"], max_length=max_length)
-    test_mu, test_sigma = posterior(checkpoint, splits["test"]["text"][:n], max_length=max_length)
-    train_z = train_mu + train_sigma * torch.randn(train_mu.shape, generator=generator)
-    gaussian = train_z.mean(0) + torch.randn((n, train_z.shape[1]), generator=generator) @ torch.linalg.cholesky(
-        torch.cov(train_z.T)).T
+def references(ckpt: Path, *, n: int, work: Path, name: str) -> dict:
+    """`dmlp diagnose`'s rows of an autoencoder: held-out posterior samples (the decoder's ceiling), the Gaussian fit
+    and the joint DDPM (ancestral-250), with the run's final reconstruction BLEU."""
+    output = work / f"{name}-diagnosis.json"
+    dmlp("diagnose", f"ckpt={ckpt}", f"n={n}", "sampler=ddpm", "steps=250", f"output={output}",
+         f"hydra.run.dir={work / 'hydra'}", cwd=work)
+    rates = json.loads(output.read_text())["valid_rates"]
+    metrics = [json.loads(line) for line in (ckpt.parent.parent / "metrics.jsonl").read_text().splitlines()]
+    bleu = {"reconstruction_bleu": [row for row in metrics if "valid/reconstruction_bleu" in row][-1][
+        "valid/reconstruction_bleu"]}
+    return {f"{name}: posterior samples (held out)": {**rates["posterior_samples"], **bleu},
+            f"{name}: Gaussian fit to the training latents": rates["gaussian_fit"],
+            f"{name}: joint DDPM · ancestral-250": rates["prior_samples"]}
 
-    def decoded(z: torch.Tensor) -> dict:
-        normalized = checkpoint.model.normalization.normalize(z)  # decode_texts decodes from the diffusion space
-        return rates(decode_texts(checkpoint.model, normalized, tokenizer=checkpoint.decoder_tokenizer,
-                                  max_length=max_length)[0])
 
-    rows = {"posterior samples (held out)": decoded(test_mu + test_sigma * torch.randn(test_mu.shape, generator=generator)),
-            "Gaussian fit to the training latents": decoded(gaussian),
-            "joint DDPM (ancestral, every step)": sample_rates(ckpt, n=n, work=work, name="joint", steps=None)}
-    for option, overrides in TOY_OPTIONS.items():
-        calibration = work / f"calibrate-{len(rows)}"
-        dmlp("train", "prior=frozen_autoencoder", f"prior.init={ckpt}", "logger=none", "prior.trainer.max_steps=200",
-             "prior.trainer.log_every=100", "prior.trainer.eval_every=1000", "validation.num_generate=0",
-             *overrides, f"hydra.run.dir={calibration}", cwd=work)
+def prior_rows(ckpt: Path, *, options: dict, budgets: list[float], n: int, work: Path) -> dict:
+    """Per option and budget, a real `dmlp train prior=frozen_autoencoder prior.init=ckpt` run of as many steps as
+    the budget's CPU minutes at the option's calibrated speed, and its sample_scores."""
+    rows = {}
+    for option, overrides in options.items():
+        calibration = work / f"calibrate-{option}"
+        dmlp("train", f"prior.init={ckpt}", "logger=none", "prior.trainer.max_steps=200", "prior.trainer.log_every=100",
+             "prior.trainer.eval_every=1000", "validation.num_generate=0", *overrides,
+             f"hydra.run.dir={calibration}", cwd=work)
         logged = [json.loads(line) for line in (calibration / "metrics.jsonl").read_text().splitlines()]
         steps_per_s = logged[-1]["train/samples_per_s"] / 256
         for budget in budgets:
             steps = max(1, round(budget * 60 * steps_per_s))
-            run = work / f"prior-{len(rows)}"
-            seconds = dmlp("train", "prior=frozen_autoencoder", f"prior.init={ckpt}", "logger=none",
-                           f"prior.trainer.max_steps={steps}", f"prior.trainer.eval_every={steps}",
-                           f"prior.trainer.save_every={steps}", *overrides, f"hydra.run.dir={run}", cwd=work)
+            run = work / f"{option}-{budget:g}min"
+            seconds = dmlp("train", f"prior.init={ckpt}", "logger=none", f"prior.trainer.max_steps={steps}",
+                           f"prior.trainer.eval_every={steps}", f"prior.trainer.save_every={steps}", *overrides,
+                           f"hydra.run.dir={run}", cwd=work)
             name = f"{option}, {budget:g} min ({steps} steps)"
-            rows[name] = {**sample_rates(run / "checkpoints" / "last", n=n, work=work, name=f"prior-{len(rows)}",
-                                         steps=250), "command_seconds": seconds}
-            console.print(f"toy: {name}: {rows[name]}")
+            for sampler, row in sample_scores(run / "checkpoints" / "last", n=n, work=work, name=run.name).items():
+                rows[f"{name} · {sampler}"] = {**row, "command_seconds": seconds}
+                console.print(f"toy: {name} · {sampler}: {row}")
+    return rows
+
+
+def bench_toy(ckpt: Path, *, budgets: list[float], n: int, work: Path) -> dict:
+    """The default autoencoder's references and prior rows per option and budget; then each latent-space lever:
+    a joint phase with that setting, its references, and the prior stage at the smallest budget."""
+    rows = {**references(ckpt, n=n, work=work, name="default autoencoder"),
+            **prior_rows(ckpt, options=TOY_OPTIONS, budgets=budgets, n=n, work=work)}
+    for lever, overrides in LEVERS.items():
+        run = work / lever.split(" (")[0].replace(" ", "_")
+        dmlp("train", "logger=none", "prior=none", *overrides, f"hydra.run.dir={run}", cwd=work)
+        lever_ckpt = run / "checkpoints" / "last"
+        rows |= references(lever_ckpt, n=n, work=work, name=lever)
+        rows |= prior_rows(lever_ckpt, options={f"{lever}, prior stage": []}, budgets=budgets[:1], n=n, work=work)
     return {"checkpoint": str(ckpt), "rows": rows}
 
 
@@ -216,7 +240,7 @@ def main() -> None:
         report["synthetic"] = {data.name: bench_synthetic(data, budgets=budgets, n_eval=args.n_synthetic, work=work)
                                for data in synthetic_datasets()}
     if args.part in ("toy", "all"):
-        ckpt = args.ckpt.resolve() if args.ckpt else train_toy_default(work)
+        ckpt = args.ckpt.resolve() if args.ckpt else train_toy_default(work, "prior=none") / "checkpoints" / "last"
         report["toy"] = bench_toy(ckpt, budgets=budgets, n=args.n, work=work)
     print(json.dumps(report, indent=2))
     if args.out:

@@ -51,11 +51,12 @@ def dmlp(*args: str, cwd: Path) -> float:
     return time.perf_counter() - started
 
 
-def train_toy_default(work: Path) -> Path:
+def train_toy_default(work: Path, *overrides: str) -> Path:
+    """The embedded default's run folder: its joint phase in checkpoints/, its prior stage in prior/checkpoints/."""
     console.print(f"no --ckpt: training the toy default into {work / 'train'} (minutes on a CPU)")
-    seconds = dmlp("train", "logger=none", f"hydra.run.dir={work / 'train'}", cwd=work)
+    seconds = dmlp("train", "logger=none", *overrides, f"hydra.run.dir={work / 'train'}", cwd=work)
     console.print(f"trained in {seconds:.0f} s")
-    return work / "train" / "checkpoints" / "last"
+    return work / "train"
 
 
 def run_config(name: str, overrides: list[str], *, ckpt: Path, n: int, device: str, work: Path, repeats: int) -> dict:
@@ -120,7 +121,7 @@ def main() -> None:
 
     work = (args.work or Path(tempfile.mkdtemp(prefix="bench-sampling-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    ckpt = args.ckpt.resolve() if args.ckpt else train_toy_default(work)
+    ckpt = args.ckpt.resolve() if args.ckpt else train_toy_default(work) / "prior" / "checkpoints" / "last"
     results = []
     for name, overrides in CONFIGS.items():
         console.print(f"[bold]{name}[/bold]: dmlp sample n={args.n} {' '.join(overrides)}")

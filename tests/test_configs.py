@@ -56,7 +56,7 @@ def test_every_group_has_its_options():
     assert _options("schedule") == ["constant", "cosine", "linear", "sqrt"]
     assert _options("dataset") == ["local", "toy", "yelp"]
     assert set(_options("trainer")) >= {"default", "cpu"} and set(_options("logger")) == {"none", "wandb"}
-    assert set(_options("experiment")) >= {"yelp", "yelp_cpu", "diffusion_lm", "e2e", "e2e_cpu", "e2e_scorer", "roc"}
+    assert set(_options("experiment")) >= {"yelp", "yelp_cpu", "diffusion_lm", "e2e", "e2e_cpu", "e2e_scorer", "roc", "toy_prior"}
 
 
 @pytest.mark.parametrize("encoder", LATENT_ENCODERS)
@@ -163,6 +163,15 @@ def test_experiments_compose_and_resolve(experiment):
         assert (cfg["denoiser"]["num_layers"], cfg["denoiser"]["hidden_dim"]) == (20, 2048)
         assert cfg["schedule"]["num_timesteps"] == 2000 and cfg["schedule"]["beta"] == 0.008
         assert (cfg["trainer"]["lr"], cfg["trainer"]["adam_eps"], cfg["trainer"]["lr_power"]) == (9e-5, 1e-5, 3.0)
+
+
+@pytest.mark.parametrize("overrides, prior_steps", [
+    ([], 1000), (["+experiment=toy_prior"], 12000), (["+experiment=yelp_cpu"], 10000), (["+experiment=yelp"], None),
+    (["+experiment=diffusion_lm"], None), (["+experiment=e2e_cpu"], None), (["+experiment=e2e_scorer", "dataset.path=x"], None),
+])
+def test_latent_recipes_but_dmlps_own_add_a_prior_stage(overrides, prior_steps):
+    cfg = _compose("train", overrides)
+    assert (cfg.get("prior") and cfg.prior.trainer.max_steps) == prior_steps
 
 
 def test_typo_in_a_key_fails_at_composition(tmp_path):

@@ -106,6 +106,9 @@ def train(cfg: DictConfig) -> dict:
                 "resume with the same settings, or start a new run without trainer.resume"
             )
     family = check_family(model=cfg.model, parts={part: cfg.get(part) for part in PARTS})  # before any data
+    if prior is not None and not standalone_prior and family != "latent":
+        raise DmlpError(f"the prior stage (prior=...) trains a latent prior, but {cfg.model._target_.rsplit('.', 1)[-1]} "
+                        f"is of the {family} family, which has none; add prior=none")
     logger = start_logger(cfg, run_dir=run_dir, resume=source is not None or prior_started) if context.is_main else None
     try:
         if standalone_prior:

@@ -10,12 +10,13 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-TINY_TRAIN = [
+TINY_JOINT = [  # the embedded default, tiny; it still goes on to the prior stage (configs/prior/frozen_autoencoder.yaml)
     "logger=none", "trainer.max_steps=4", "trainer.log_every=2", "trainer.eval_every=4", "trainer.global_batch_size=8",
     "dataset.num_train=64", "dataset.num_valid=16", "dataset.num_test=16", "validation.num_generate=4",
     "validation.num_reconstruct=8", "schedule.num_timesteps=20", "model.latent_dim=8", "encoder.hidden_size=32",
     "encoder.intermediate_size=64", "decoder.hidden_size=32", "denoiser.hidden_dim=32", "denoiser.num_layers=3",
 ]
+TINY_TRAIN = [*TINY_JOINT, "prior=none"]  # the joint phase alone: what most command tests exercise
 
 
 def dmlp(*args: str, cwd: Path, **env_overrides: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands.test_cli import TINY_TRAIN, _one_line_error, dmlp
+from tests.commands.test_cli import TINY_JOINT, TINY_TRAIN, _one_line_error, dmlp
 
 pytestmark = pytest.mark.slow
 
@@ -145,6 +145,12 @@ def test_a_latent_checkpoint_refuses_infill_and_the_nearest_embedding_clamp(tmp_
 
 
 def test_the_prior_stage_refuses_an_embedding_family_checkpoint(embedding_run, tmp_path):
-    result = dmlp("train", *TINY_TRAIN, "prior=frozen_autoencoder", f"prior.init={embedding_run / 'checkpoints' / 'last'}",
+    result = dmlp("train", *TINY_JOINT, f"prior.init={embedding_run / 'checkpoints' / 'last'}",
                   "hydra.run.dir=bad", cwd=tmp_path)
     _one_line_error(result, "the prior stage trains a latent prior", "embedding-family checkpoint")
+
+
+def test_a_prior_stage_after_an_embedding_family_run_is_refused_before_training(tmp_path):
+    result = dmlp("train", *TINY_EMBEDDING, "prior=frozen_autoencoder", "hydra.run.dir=bad", cwd=tmp_path)
+    _one_line_error(result, "is of the embedding family, which has none", "prior=none")
+    assert not (tmp_path / "bad" / "checkpoints").exists()

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from tests.commands.test_cli import TINY_TRAIN, _one_line_error, dmlp
+from tests.commands.test_cli import TINY_JOINT, _one_line_error, dmlp
 
 pytestmark = pytest.mark.slow
 
-TINY_PRIOR = [
-    "prior=frozen_autoencoder", "prior.denoiser.hidden_dim=16", "prior.denoiser.num_layers=2",
+TINY_PRIOR = [  # the default's prior stage (no prior= needed), tiny
+    "prior.denoiser.hidden_dim=16", "prior.denoiser.num_layers=2",
     "prior.denoiser.self_conditioning=true", "prior.schedule.num_timesteps=20", "prior.trainer.max_steps=6",
     "prior.trainer.global_batch_size=16", "prior.trainer.log_every=3", "prior.trainer.eval_every=6",
     "prior.trainer.save_every=3", "+prior.model.loss_weighting=min_snr",
@@ -23,7 +23,7 @@ TINY_PRIOR = [
 @pytest.fixture(scope="module")
 def two_stage_run(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("prior")
-    result = dmlp("train", *TINY_TRAIN, *TINY_PRIOR, "hydra.run.dir=run", cwd=work)
+    result = dmlp("train", *TINY_JOINT, *TINY_PRIOR, "hydra.run.dir=run", cwd=work)
     assert result.returncode == 0, result.stderr
     assert f"next: dmlp sample ckpt={work / 'run' / 'prior' / 'checkpoints' / 'last'}" in result.stdout
     return work / "run"
@@ -60,7 +60,7 @@ def test_sample_uses_a_prior_stage_checkpoint_unchanged(two_stage_run, tmp_path)
 def test_resume_auto_goes_on_with_the_prior_stage_without_the_joint_phase(two_stage_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(two_stage_run, run, symlinks=True)
-    result = dmlp("train", *TINY_TRAIN, *TINY_PRIOR, "prior.trainer.max_steps=8", "trainer.resume=auto",
+    result = dmlp("train", *TINY_JOINT, *TINY_PRIOR, "prior.trainer.max_steps=8", "trainer.resume=auto",
                   "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "trained steps 7-8" in result.stdout and "trained steps 1-4" not in result.stdout
@@ -68,7 +68,7 @@ def test_resume_auto_goes_on_with_the_prior_stage_without_the_joint_phase(two_st
 
 
 def test_prior_init_trains_the_prior_of_a_given_checkpoint(two_stage_run, tmp_path):
-    result = dmlp("train", *TINY_TRAIN, *TINY_PRIOR, f"prior.init={two_stage_run / 'checkpoints' / 'last'}",
+    result = dmlp("train", *TINY_JOINT, *TINY_PRIOR, f"prior.init={two_stage_run / 'checkpoints' / 'last'}",
                   "hydra.run.dir=alone", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "trained steps 1-4" not in result.stdout  # no joint phase
@@ -82,7 +82,7 @@ def test_prior_init_trains_the_prior_of_a_given_checkpoint(two_stage_run, tmp_pa
 ])
 def test_bad_prior_settings_are_one_line_errors(two_stage_run, tmp_path, override, message):
     init = [] if override.startswith("prior.init") else [f"prior.init={two_stage_run / 'checkpoints' / 'last'}"]
-    result = dmlp("train", *TINY_TRAIN, *TINY_PRIOR, *init, override, "hydra.run.dir=bad", cwd=tmp_path)
+    result = dmlp("train", *TINY_JOINT, *TINY_PRIOR, *init, override, "hydra.run.dir=bad", cwd=tmp_path)
     _one_line_error(result, message)
 
 
@@ -90,7 +90,7 @@ def test_resume_auto_after_a_finished_joint_phase_starts_the_prior_stage(two_sta
     run = tmp_path / "run"
     shutil.copytree(two_stage_run, run, symlinks=True)
     shutil.rmtree(run / "prior")  # stopped after the joint phase, before the prior stage saved anything
-    result = dmlp("train", *TINY_TRAIN, *TINY_PRIOR, "trainer.resume=auto", "hydra.run.dir=run", cwd=tmp_path)
+    result = dmlp("train", *TINY_JOINT, *TINY_PRIOR, "trainer.resume=auto", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "joint phase: finished at" in result.stdout and "trained steps 1-6" in result.stdout
     assert json.loads((run / "prior" / "checkpoints" / "last" / "meta.json").read_text())["stage"] == "prior"
