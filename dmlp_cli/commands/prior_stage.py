@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
 
+from dmlp_cli.data.collate import collated_batches
 from dmlp_cli.data.corpora import ToyCorpus
 from dmlp_cli.data.encoding import encode_corpus
 from dmlp_cli.data.layouts import collator_for, layout_rows
@@ -111,7 +112,10 @@ def fit_prior(cfg: DictConfig, *, init: Path, run_dir: Path, context, logger, st
     collator = collator_for(family="latent", encoder_tokenizer=checkpoint.encoder_tokenizer,
                             decoder_tokenizer=checkpoint.decoder_tokenizer)
     device = resolve_device(trainer.device_name, local_rank=context.local_rank)
-    latents = encode_posteriors(model.to(device), rows["train"], collator=collator, device=device)
+    latents = encode_posteriors(model.to(device), collated_batches(rows["train"], collator=collator, batch_size=512),
+                                device=device)
+    if context.is_main:
+        console.print(f"prior stage: cached the posteriors of {len(latents)} training sentences")
     resume_state = None
     if source is None:
         model.normalization.fit(means=latents.means, logvars=latents.logvars, kind=config.prior.normalization)

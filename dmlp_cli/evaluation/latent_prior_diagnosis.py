@@ -22,8 +22,9 @@ import torch
 
 from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
 from dmlp_cli.evaluation.linear_denoiser import denoising_errors
-from dmlp_cli.models.text_io import decode_texts, encode_texts, to_device
+from dmlp_cli.models.text_io import decode_texts, encode_texts
 from dmlp_cli.training.checkpoint import Checkpoint
+from dmlp_cli.training.latent_cache import encode_posteriors
 
 SIGNAL_LEVELS = (0.99, 0.9, 0.5, 0.1)  # ᾱ_t of the denoising rows: from almost clean to mostly noise
 VALIDITY_ROWS = {  # key in the report -> what the row decodes
@@ -34,23 +35,16 @@ VALIDITY_ROWS = {  # key in the report -> what the row decodes
 }
 
 
-@torch.no_grad()
 def posterior(checkpoint: Checkpoint, texts: list[str], *, max_length: int,
               batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
     """(μ, σ) [N, d] of q(z | x) for each sentence, on the model's device, before any normalisation."""
-    model = checkpoint.model
-    device = next(model.parameters()).device
     batches, _ = encode_texts(
         texts, family="latent", encoder_tokenizer=checkpoint.encoder_tokenizer,
         decoder_tokenizer=checkpoint.decoder_tokenizer, max_length=max_length, batch_size=batch_size,
     )
-    means, stds = [], []
-    for batch in batches:
-        batch = to_device(batch, device)
-        mu, logvar = model.encode(batch["encoder_ids"], batch["encoder_mask"])
-        means.append(mu)
-        stds.append((0.5 * logvar).exp())
-    return torch.cat(means), torch.cat(stds)
+    device = next(checkpoint.model.parameters()).device
+    latents = encode_posteriors(checkpoint.model, batches, device=device)
+    return latents.means.to(device), (0.5 * latents.logvars).exp().to(device)
 
 
 def diffusion_space_latents(checkpoint: Checkpoint, texts: list[str], *, max_length: int, batch_size: int,

@@ -5,10 +5,10 @@ and kept; a step then draws fresh posterior samples z = μ + σε from them (the
 loss noise) and costs one denoiser forward and backward: no encoder, no decoder, no tokenisation.
 """
 
+from collections.abc import Iterable
+
 import torch
 from torch.utils.data import Dataset
-
-from dmlp_cli.tracking.console import console
 
 
 class CachedLatents(Dataset):
@@ -37,17 +37,15 @@ class CachedLatents(Dataset):
 
 
 @torch.no_grad()
-def encode_posteriors(model, rows, *, collator, batch_size: int = 512, device: torch.device | str = "cpu") -> CachedLatents:
-    """μ and log σ² of every row of an encoded split under the model's (frozen) encoder, in order."""
+def encode_posteriors(model, batches: Iterable[dict], *, device: torch.device | str = "cpu") -> CachedLatents:
+    """μ and log σ² [N, d] (float32, on the CPU) of every row of the collated batches under the model's (frozen)
+    encoder, in order: the prior stage's training set, and `dmlp diagnose`'s held-out latents."""
     was_training = model.training
     model.eval()
     means, logvars = [], []
-    for start in range(0, len(rows), batch_size):
-        batch = collator(list(rows.select(range(start, min(start + batch_size, len(rows))))))
+    for batch in batches:
         mu, logvar = model.encode(batch["encoder_ids"].to(device), batch["encoder_mask"].to(device))
         means.append(mu.float().cpu())
         logvars.append(logvar.float().cpu())
     model.train(was_training)
-    cached = CachedLatents(means=torch.cat(means), logvars=torch.cat(logvars))
-    console.print(f"prior stage: cached the posteriors of {len(cached)} training sentences")
-    return cached
+    return CachedLatents(means=torch.cat(means), logvars=torch.cat(logvars))
