@@ -66,10 +66,16 @@ def run(command: str, overrides: list[str]) -> int:
     from hydra.types import RunMode
 
     from dmlp_cli.config_schema import register_schemas
+    from dmlp_cli.recipe_sampling import recipe_sampling
     from dmlp_cli.training import distributed
     from dmlp_cli.training.preemption import Preempted
 
     register_schemas()
+    recipe = recipe_sampling(command, overrides)
+    if recipe:
+        print(f"dmlp {command}: the checkpoint's recipe samples with {' '.join(recipe)} "
+              "(name sampler=, steps= or top_p= to choose your own)")
+        overrides = [*recipe, *overrides]
     # torchrun: every rank runs this app; they share rank 0's clock, so they share one run folder
     context = distributed.init_from_env()
     os.environ["DMLP_RUN_STAMP"] = distributed.shared_timestamp(context)

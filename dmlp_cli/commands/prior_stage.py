@@ -59,13 +59,13 @@ class OffsetLogger:
 
 def stage_config(cfg: DictConfig, *, base: DictConfig) -> DictConfig:
     """The config the prior stage's checkpoints carry: the autoencoder's (`base`) with the prior's denoiser,
-    schedule and model settings in place, and the prior node itself. The denoiser and schedule resolve
+    schedule, sampling and model settings in place, and the prior node itself. The denoiser and schedule resolve
     against `base` (their latent_dim is the checkpoint's); the prior's trainer against this command."""
     prior = OmegaConf.to_container(cfg.prior, resolve=False)
     prior["trainer"] = OmegaConf.to_container(cfg.prior.trainer, resolve=True)
     prior["init"] = str(Path(cfg.prior.init).resolve()) if cfg.prior.get("init") else None
     merged = OmegaConf.merge(base, {"prior": prior})
-    for part in ("denoiser", "schedule"):
+    for part in ("denoiser", "schedule", "sampling"):
         if merged.prior.get(part) is not None:
             merged[part] = merged.prior[part]
     if merged.prior.get("model"):
@@ -97,7 +97,7 @@ def fit_prior(cfg: DictConfig, *, init: Path, run_dir: Path, context, logger, st
             raise DmlpError(f"checkpoint '{source}' was trained with another prior stage ({'; '.join(differences[:3])}); "
                             "resume with the same settings, or start a new run without trainer.resume")
     else:
-        for part in ("denoiser", "schedule"):
+        for part in ("denoiser", "schedule", "sampling"):
             if config.prior.get(part) is not None:
                 setattr(model, part, instantiate(config[part]))
         model.set_objective(**{key: config.model[key] for key in OBJECTIVE_KEYS})

@@ -16,7 +16,7 @@ TINY_PRIOR = [  # the default's prior stage (no prior= needed), tiny
     "prior.denoiser.hidden_dim=16", "prior.denoiser.num_layers=2",
     "prior.denoiser.self_conditioning=true", "prior.schedule.num_timesteps=20", "prior.trainer.max_steps=6",
     "prior.trainer.global_batch_size=16", "prior.trainer.log_every=3", "prior.trainer.eval_every=6",
-    "prior.trainer.save_every=3", "+prior.model.loss_weighting=min_snr",
+    "prior.trainer.save_every=3", "+prior.model.loss_weighting=min_snr", "prior.sampling.steps=5",
 ]
 
 
@@ -55,6 +55,19 @@ def test_sample_uses_a_prior_stage_checkpoint_unchanged(two_stage_run, tmp_path)
                       f"output={tmp_path / mode}.jsonl", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert len((tmp_path / f"{mode}.jsonl").read_text().splitlines()) == expected
+
+
+def test_sample_takes_the_recipe_sampler_of_a_prior_stage_checkpoint_unless_one_is_named(two_stage_run, tmp_path):
+    ckpt = two_stage_run / "prior" / "checkpoints" / "last"
+    result = dmlp("sample", f"ckpt={ckpt}", "n=4", f"output={tmp_path / 'recipe'}.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "the checkpoint's recipe samples with sampler=ddim steps=5 top_p=1.5" in result.stdout
+    meta = json.loads((tmp_path / "recipe.meta.json").read_text())
+    assert (meta["sampler"], meta["steps"], meta["top_p"]) == ("dmlp_cli.diffusion.samplers.DDIMSampler", 5, 1.5)
+    chosen = dmlp("sample", f"ckpt={ckpt}", "n=4", "sampler=ddpm", f"output={tmp_path / 'own'}.jsonl", cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    meta = json.loads((tmp_path / "own.meta.json").read_text())
+    assert (meta["sampler"], meta["steps"], meta["top_p"]) == ("dmlp_cli.diffusion.samplers.AncestralSampler", 20, None)
 
 
 def test_resume_auto_goes_on_with_the_prior_stage_without_the_joint_phase(two_stage_run, tmp_path):
