@@ -128,8 +128,14 @@ class Sampling(TokenByToken):
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
 
     def filter(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits / temperature with every token outside the top-k and the nucleus set to −inf."""
-        logits = logits.float() / self.temperature
+        """float64 logits / temperature with every token outside the top-k and the nucleus set to −inf.
+
+        float64 because a categorical draw in float32 (or bf16) truncates the tail of the distribution and so
+        lowers the effective temperature: Zheng et al. (2024, "Masked Diffusion Models are Secretly Time-Agnostic
+        Masked Models and Exploit Inaccurate Categorical Sampling") find that float32 Gumbel sampling lowers
+        perplexity from 82-132 to 28-54 on MDLM, through lost diversity rather than better text.
+        """
+        logits = logits.to(torch.float64) / self.temperature
         if self.top_k is not None and self.top_k < logits.shape[-1]:
             kth = logits.topk(self.top_k, dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -141,6 +147,7 @@ class Sampling(TokenByToken):
         return logits
 
     def choose(self, logits, *, generator):
+        """One draw per row from the float64 softmax of the filtered logits."""
         return torch.multinomial(self.filter(logits).softmax(-1), 1, generator=generator).squeeze(1)
 
 
