@@ -1,4 +1,5 @@
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -75,8 +76,11 @@ class MarkovDecoder:
         [1e-9, 0.90, 0.05, 0.05],  # while "b EOS" has p = 0.36
     ]).log()
 
-    def __call__(self, *, input_ids, attention_mask, z):
-        return self.probs[input_ids]
+    def initial_cache(self, z):
+        return None
+
+    def step(self, *, input_ids, z, attention_mask, positions, cache):
+        return SimpleNamespace(logits=self.probs[input_ids])
 
 
 def test_beam_search_finds_the_likelier_sentence_greedy_misses():
