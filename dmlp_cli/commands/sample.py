@@ -1,6 +1,7 @@
 """`dmlp sample`: a checkpoint → decoded texts as jsonl, in one of four modes.
 
     generate     n samples x0 ~ p_θ(x0) from the sampler, decoded              → samples.jsonl
+                 (a causal LM checkpoint: n samples from BOS to EOS, decoding=sampling)
     reconstruct  each input's clean x0 decoded (posterior mean μ(x); rounding)  → reconstructions.jsonl
     interpolate  k points between two sentences' μ(x), decoded (latent family)  → interpolation.jsonl
     infill       each input's mask words generated, the rest kept (embedding)   → infills.jsonl
@@ -20,20 +21,23 @@ from pathlib import Path
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import Progress, TaskID
 
 from dmlp_cli.data.jsonl import read_texts, write_jsonl
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.bleu import corpus_bleu
-from dmlp_cli.models.decoding import Decoding
 from dmlp_cli.evaluation.mbr import mbr_pick
 from dmlp_cli.models.build import build_sampler
+from dmlp_cli.models.decoding import Decoding, Sampling
 from dmlp_cli.models.text_io import (
+    Generated,
     encode_texts,
     generate_texts,
     infill_templates,
     interpolate_texts,
     reconstruct_batches,
+    sample_lm_texts,
 )
 from dmlp_cli.tracking.console import console, progress_bar
 from dmlp_cli.training.checkpoint import Checkpoint, load_checkpoint
@@ -80,45 +84,68 @@ def _encode(texts: list[str], *, checkpoint: Checkpoint, max_length: int, batch_
     return batches
 
 
-def _generate(
-    cfg: DictConfig, *, checkpoint: Checkpoint, decoding: Decoding, max_length: int, generator: torch.Generator,
-    texts: list[str],
-) -> tuple[list[dict], dict]:
-    """generate: n outputs; infill: one per input. With mbr=k, k candidates each and the MBR choice kept."""
-    model, tokenizer = checkpoint.model, checkpoint.decoder_tokenizer
+def _denoise(
+    cfg: DictConfig, *, model, tokenizer, texts: list[str], num_samples: int, decoding: Decoding, max_length: int,
+    generator: torch.Generator, progress: Progress, task: TaskID,
+) -> tuple[Generated, dict]:
+    """x0 from the sampler (infill: held at each template's known words), decoded; the sampler's settings."""
     sampler = build_sampler(cfg.sampler, model=model)
     steps = sampler.num_steps(model.schedule)
     templates = None
     if cfg.mode == "infill":
         ids, known = infill_templates(texts, tokenizer=tokenizer, length=model.x0_shape(1)[1], mask_token=cfg.mask_token)
         templates = (ids.repeat_interleave(cfg.mbr, dim=0), known.repeat_interleave(cfg.mbr, dim=0))
+    done_steps = itertools.count(1)
+
+    def on_step() -> None:
+        step = next(done_steps) % steps
+        progress.update(task, status=f"denoising step {step}/{steps}" if step else "decoding")
+
+    generated = generate_texts(
+        model, sampler=sampler, tokenizer=tokenizer, num_samples=num_samples, batch_size=cfg.batch_size,
+        generator=generator, max_length=max_length, decoding=decoding, on_step=on_step,
+        on_batch=lambda count: progress.advance(task, count), templates=templates,
+    )
+    return generated, {"sampler": cfg.sampler._target_, "steps": steps, "top_p": cfg.top_p,
+                       "clamp": cfg.sampler.clamp._target_ if cfg.sampler.get("clamp") else None}
+
+
+def _sample_lm(
+    cfg: DictConfig, *, model, tokenizer, texts: list[str], num_samples: int, decoding: Decoding, max_length: int,
+    generator: torch.Generator, progress: Progress, task: TaskID,
+) -> tuple[Generated, dict]:
+    """A causal LM's unconditional samples, BOS to EOS: no sampler, so no sampler settings."""
+    progress.update(task, status="decoding")
+    return sample_lm_texts(
+        model, tokenizer=tokenizer, num_samples=num_samples, batch_size=cfg.batch_size, generator=generator,
+        max_length=max_length, decoding=decoding, on_batch=lambda count: progress.advance(task, count),
+    ), {}
+
+
+def _generate(
+    cfg: DictConfig, *, checkpoint: Checkpoint, decoding: Decoding, max_length: int, generator: torch.Generator,
+    texts: list[str],
+) -> tuple[list[dict], dict]:
+    """generate: n outputs; infill: one per input. With mbr=k, k candidates each and the MBR choice kept."""
+    model = checkpoint.model
     outputs = len(texts) if cfg.mode == "infill" else cfg.n
+    draw = _sample_lm if model.family == "causal_lm" else _denoise
     with progress_bar(fields=True) as progress:
         task = progress.add_task("sample", total=outputs * cfg.mbr, status="")
-        done_steps = itertools.count(1)
-
-        def on_step() -> None:
-            step = next(done_steps) % steps
-            progress.update(task, status=f"denoising step {step}/{steps}" if step else "decoding")
-
-        generated = generate_texts(
-            model, sampler=sampler, tokenizer=tokenizer, num_samples=outputs * cfg.mbr, batch_size=cfg.batch_size,
-            generator=generator, max_length=max_length, decoding=decoding, on_step=on_step,
-            on_batch=lambda count: progress.advance(task, count), templates=templates,
+        generated, meta = draw(
+            cfg, model=model, tokenizer=checkpoint.decoder_tokenizer, texts=texts, num_samples=outputs * cfg.mbr,
+            decoding=decoding, max_length=max_length, generator=generator, progress=progress, task=task,
         )
         progress.update(task, status="")
     chosen = mbr_pick(generated.texts, k=cfg.mbr) if cfg.mbr > 1 else list(range(outputs))
-    norms = generated.latents.flatten(1).norm(dim=-1).tolist()
+    norms = generated.latents.flatten(1).norm(dim=-1).tolist() if generated.latents is not None else None
     records = [{"index": i, **({"input": texts[i]} if cfg.mode == "infill" else {}), "text": generated.texts[j],
-                "num_tokens": generated.num_tokens[j], "latent_norm": norms[j]} for i, j in enumerate(chosen)]
+                "num_tokens": generated.num_tokens[j], **({"latent_norm": norms[j]} if norms else {})}
+               for i, j in enumerate(chosen)]
     for record in records[:5]:
         console.print(f"  [italic]{record['text']}[/italic]")
-    meta = {
-        "sampler": cfg.sampler._target_, "steps": steps, "top_p": cfg.top_p, "n": len(records), "mbr": cfg.mbr,
-        "clamp": cfg.sampler.clamp._target_ if cfg.sampler.get("clamp") else None,
-        "denoise_seconds": generated.denoise_seconds, "decode_seconds": generated.decode_seconds,
-    }
-    return records, meta
+    return records, {**meta, "n": len(records), "mbr": cfg.mbr, "denoise_seconds": generated.denoise_seconds,
+                     "decode_seconds": generated.decode_seconds}
 
 
 def _reconstruct(
@@ -162,14 +189,32 @@ def _interpolate(
 MODES = {"generate": _generate, "reconstruct": _reconstruct, "interpolate": _interpolate, "infill": _generate}
 
 
-def _check_family(mode: str, checkpoint: Checkpoint) -> None:
-    family = getattr(checkpoint.model, "family", None)
-    if not hasattr(checkpoint.model, "denoiser"):
-        raise DmlpError(f"'{checkpoint.path}' holds a {family} model, which has no diffusion sampler; sample from a "
-                        "checkpoint of `dmlp train` with a diffusion model (score with this one: scorer=local)")
-    if MODE_FAMILIES.get(mode, family) != family:
-        raise DmlpError(f"mode={mode} is for the {MODE_FAMILIES[mode]} family, and '{checkpoint.path}' holds a "
+def _check_causal_lm(cfg: DictConfig, *, checkpoint: Checkpoint, decoding: Decoding) -> None:
+    """A causal LM only generates, by sampling: every row starts from the same BOS, so greedy or beam decoding
+    would give n copies of one text; and it has no diffusion noise for steps/top_p to act on."""
+    if cfg.mode != "generate":
+        raise DmlpError(f"mode={cfg.mode} needs a diffusion model's x0, and '{checkpoint.path}' holds a causal LM, "
+                        "which only samples unconditionally; use mode=generate decoding=sampling")
+    if not isinstance(decoding, Sampling):
+        raise DmlpError("greedy and beam decoding give n identical samples from a causal LM (every row starts from "
+                        "the same BOS); pass decoding=sampling (temperature 1 draws from the model)")
+    if cfg.steps is not None or cfg.top_p is not None:
+        raise DmlpError("steps= and top_p= set the diffusion sampler, which a causal LM does not have; drop them "
+                        "(nucleus sampling of tokens is decoding.top_p=P)")
+
+
+def _check_family(cfg: DictConfig, *, checkpoint: Checkpoint, decoding: Decoding) -> None:
+    family = checkpoint.model.family
+    if family == "causal_lm":
+        _check_causal_lm(cfg, checkpoint=checkpoint, decoding=decoding)
+    elif MODE_FAMILIES.get(cfg.mode, family) != family:
+        raise DmlpError(f"mode={cfg.mode} is for the {MODE_FAMILIES[cfg.mode]} family, and '{checkpoint.path}' holds a "
                         f"{family}-family model; use mode=generate or reconstruct")
+
+
+def _decoding_options(node: DictConfig) -> dict:
+    """What the decoding group sets beyond its class and cache (temperature, top_k, top_p; num_beams, ...)."""
+    return {key: value for key, value in OmegaConf.to_container(node).items() if key not in ("_target_", "use_cache")}
 
 
 def sample(cfg: DictConfig) -> Path:
@@ -182,9 +227,9 @@ def sample(cfg: DictConfig) -> Path:
     device = resolve_device(cfg.device)
     started = time.perf_counter()
     checkpoint = load_checkpoint(cfg.ckpt, device=device)
-    _check_family(cfg.mode, checkpoint)
-    loaded = time.perf_counter()
     decoding = instantiate(cfg.decoding)
+    _check_family(cfg, checkpoint=checkpoint, decoding=decoding)
+    loaded = time.perf_counter()
     max_length = cfg.max_length or checkpoint.config.max_length
     output = Path(cfg.output) if cfg.output else Path(HydraConfig.get().runtime.output_dir) / OUTPUT_NAMES[cfg.mode]
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -197,7 +242,8 @@ def sample(cfg: DictConfig) -> Path:
         "mode": cfg.mode, "family": checkpoint.model.family, "ckpt": str(checkpoint.path),
         "step": checkpoint.meta.get("step"),
         "dataset": checkpoint.config.dataset._target_, "decoding": cfg.decoding._target_,
-        "use_cache": cfg.decoding.use_cache, "max_length": max_length, "seed": cfg.seed, **mode_meta,
+        "use_cache": cfg.decoding.use_cache, "decoding_options": _decoding_options(cfg.decoding),
+        "max_length": max_length, "seed": cfg.seed, **mode_meta,
         "load_seconds": loaded - started, "seconds": elapsed, "texts_per_s": len(records) / elapsed,
         "device": str(device), "peak_memory_bytes": peak_memory_bytes(device),
     }

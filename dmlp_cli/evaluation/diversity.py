@@ -1,4 +1,4 @@
-"""Diversity of generated samples: distinct-n, self-BLEU, mean unigram entropy.
+"""Diversity of generated samples: distinct-n, self-BLEU, mean unigram entropy, repetition (rep-n).
 
 Perplexity alone rewards degenerate samples (the same safe sentence, or one
 token repeated), so these metrics are reported next to it. All of them split
@@ -107,3 +107,24 @@ def mean_unigram_entropy(texts: Sequence[str]) -> float:
         unigrams, length = extract_all_word_ngrams(text, 1, 1)
         entropies.append(-sum(count / length * math.log(count / length) for count in unigrams.values()))
     return sum(entropies) / len(entropies)
+
+
+def repetition_rate(texts: Sequence[str], *, n: int = 4) -> float:
+    """rep-n: the share of a sample's n-grams that repeat an n-gram earlier in the same sample, averaged over samples
+    (seq-rep-n of Welleck et al., 2019, "Neural Text Generation with Unlikelihood Training"):
+
+        rep-n = mean_x (1 - |distinct n-grams of x| / |n-grams of x|)
+
+    Unlike distinct-n, which pools all samples, it sees loops within one sample ("the food was great the food was
+    great" has rep-4 = 1/5) and not samples that copy each other (that is self-BLEU). Samples shorter than n words
+    have no n-grams and are left out of the mean; with none left it is 0.0.
+    """
+    if n < 1:
+        raise ValueError(f"repetition_rate needs n >= 1, got n={n}")
+    rates = []
+    for text in texts:
+        ngrams, _ = extract_all_word_ngrams(text, n, n)
+        total = sum(ngrams.values())
+        if total:
+            rates.append(1 - len(ngrams) / total)
+    return sum(rates) / len(rates) if rates else 0.0

@@ -1,38 +1,38 @@
 """MAUVE: the gap between the distributions of model samples and human text.
 
 MAUVE (Pillutla et al., 2021) embeds both text sets with a featurizing LM,
-quantizes the embeddings into clusters, and measures the area under the
+quantizes the embeddings into k-means clusters, and measures the area under the
 divergence curve between the two cluster histograms P (human) and Q (model):
-1 means indistinguishable, near 0 means far apart. It needs the optional extra
-`pip install 'dmlp[mauve]'` (package `mauve-text`, module `mauve`), imported
-only here, so the rest of dmlp works without it.
+1 means indistinguishable, near 0 means far apart. The features come from the
+scorer LM already loaded for perplexity (`ScorerLM.features`): the `mauve`
+package's own featurizer would download gpt2-large from the hub. It needs the
+optional extra `pip install 'dmlp[mauve]'` (package `mauve-text`, module
+`mauve`), imported only here, so the rest of dmlp works without it.
 """
 
-from collections.abc import Sequence
+import importlib.util
+import logging
+
+import torch
 
 from dmlp_cli.errors import DmlpError
 
+INSTALL = "pip install 'dmlp[mauve]'"
 
-def mauve_score(
-    p_texts: Sequence[str],
-    q_texts: Sequence[str],
-    *,
-    featurize_model_name: str = "gpt2-large",
-    device_id: int = -1,
-    max_text_length: int = 256,
-    seed: int = 25,
-) -> float:
-    """MAUVE in [0, 1] between reference texts `p_texts` and generated texts `q_texts`; device_id -1 is CPU."""
+
+def mauve_available() -> bool:
+    """Whether the optional extra is installed (without importing it)."""
+    return importlib.util.find_spec("mauve") is not None
+
+
+def mauve_score(p_features: torch.Tensor, q_features: torch.Tensor, *, seed: int = 25) -> float:
+    """MAUVE in [0, 1] between reference features `p_features` [n, d] and sample features `q_features` [m, d],
+    with the package's defaults: max(2, round(min(n, m) / 10)) clusters of the PCA-reduced, L2-normalised
+    features (90% of the variance kept), scaling constant c = 5; `seed` seeds k-means."""
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is not news to a user
     try:
         import mauve
     except ImportError as err:
-        raise DmlpError("MAUVE needs the optional extra: pip install 'dmlp[mauve]'") from err
-    result = mauve.compute_mauve(
-        p_text=list(p_texts),
-        q_text=list(q_texts),
-        featurize_model_name=featurize_model_name,
-        device_id=device_id,
-        max_text_length=max_text_length,
-        seed=seed,
-    )
+        raise DmlpError(f"MAUVE needs the optional extra: {INSTALL}") from err
+    result = mauve.compute_mauve(p_features=p_features.numpy(), q_features=q_features.numpy(), seed=seed)
     return float(result.mauve)

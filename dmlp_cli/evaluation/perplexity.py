@@ -11,10 +11,13 @@ ones. Scoring the eos rewards samples that end where a sentence ends. A
 tokenizer without a bos uses its eos as the first token (GPT-2 style, where
 `<|endoftext|>` is both). Texts longer than the scorer's context are cut to it
 (losing their eos) and counted, so a truncation-heavy run is visible.
+
+The same loaded LM gives MAUVE its features (`features`, evaluation/mauve_score.py),
+so MAUVE needs no second model and nothing from the hub.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -62,27 +65,35 @@ class ScorerLM:
                 "pass scorer.name_or_path=<a causal LM whose tokenizer defines eos>"
             )
         self.bos_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.eos_id
+        self.name_or_path = name_or_path
         self.max_length = getattr(self.model.config, "max_position_embeddings", None)
         self.device = device
         self.batch_size = batch_size
         self.model.to(device).eval()
 
+    def describe(self) -> dict:
+        """What the scorer is, for scores.json: its name, class, size, context and dtype."""
+        config = self.model.config
+        return {
+            "name_or_path": self.name_or_path, "architecture": type(self.model).__name__,
+            "parameters": sum(parameter.numel() for parameter in self.model.parameters()),
+            "layers": getattr(config, "num_hidden_layers", None), "hidden_size": getattr(config, "hidden_size", None),
+            "max_length": self.max_length, "dtype": str(self.model.dtype).removeprefix("torch."),
+        }
+
+    @torch.no_grad()
     def perplexity(self, texts: Sequence[str]) -> PerplexityResult:
         """Corpus perplexity of `texts` (see the module docstring for the definition)."""
         if not texts:
             raise ValueError("perplexity got no texts; pass at least one sample")
-        token_ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        sequences = [[self.bos_id, *ids, self.eos_id] for ids in token_ids]
-        num_truncated = 0
-        if self.max_length is not None:
-            num_truncated = sum(len(seq) > self.max_length for seq in sequences)
-            sequences = [seq[: self.max_length] for seq in sequences]
-        # Similar lengths share a batch, so little compute goes into padding.
-        sequences.sort(key=len)
+        sequences, num_truncated = self._sequences(texts, eos=True)
         total_nll = 0.0
-        with torch.no_grad():
-            for start in range(0, len(sequences), self.batch_size):
-                total_nll += self._batch_nll(sequences[start : start + self.batch_size])
+        for _, input_ids, attention_mask in self._batches(sequences):
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask.long()).logits
+            labels = input_ids.masked_fill(~attention_mask, -100)
+            total_nll += F.cross_entropy(
+                logits[:, :-1].float().flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100, reduction="sum"
+            ).item()
         total_tokens = sum(len(seq) - 1 for seq in sequences)
         return PerplexityResult(
             perplexity=math.exp(total_nll / total_tokens),
@@ -92,23 +103,40 @@ class ScorerLM:
             num_truncated=num_truncated,
         )
 
-    def _batch_nll(self, sequences: list[list[int]]) -> float:
-        """Summed NLL of every token after the first, right-padding masked out."""
-        width = max(len(seq) for seq in sequences)
-        lengths = torch.tensor([len(seq) for seq in sequences])
-        attention_mask = torch.arange(width)[None, :] < lengths[:, None]
-        # The pad id is never attended to nor scored, so any vocabulary id works.
-        input_ids = torch.tensor([seq + [self.eos_id] * (width - len(seq)) for seq in sequences])
-        labels = input_ids.masked_fill(~attention_mask, -100)
-        logits = self.model(
-            input_ids=input_ids.to(self.device), attention_mask=attention_mask.long().to(self.device)
-        ).logits
-        return F.cross_entropy(
-            logits[:, :-1].float().flatten(0, 1),
-            labels[:, 1:].flatten().to(self.device),
-            ignore_index=-100,
-            reduction="sum",
-        ).item()
+    @torch.no_grad()
+    def features(self, texts: Sequence[str]) -> torch.Tensor:
+        """[len(texts), hidden] float32: the last layer's hidden state at each text's last token, read as
+        `[bos] text` (cut to the context). MAUVE's featurization (Pillutla et al., 2021), with the scorer's bos
+        in front so an empty text has a feature too."""
+        sequences, _ = self._sequences(texts, eos=False)
+        features = torch.empty(len(sequences), self.model.config.hidden_size)
+        for rows, input_ids, attention_mask in self._batches(sequences):
+            hidden = self.model(
+                input_ids=input_ids, attention_mask=attention_mask.long(), output_hidden_states=True
+            ).hidden_states[-1]
+            last = hidden[torch.arange(len(rows)), attention_mask.sum(1) - 1]
+            features[rows] = last.float().cpu()
+        return features
+
+    def _sequences(self, texts: Sequence[str], *, eos: bool) -> tuple[list[list[int]], int]:
+        """`[bos] tokens(text)` (+ `[eos]`) per text, cut to the scorer's context, and how many were cut."""
+        token_ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        sequences = [[self.bos_id, *ids, *([self.eos_id] if eos else [])] for ids in token_ids]
+        if self.max_length is None:
+            return sequences, 0
+        return [seq[: self.max_length] for seq in sequences], sum(len(seq) > self.max_length for seq in sequences)
+
+    def _batches(self, sequences: list[list[int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(row indices, input ids, attention mask) on the scorer's device, right-padded; similar lengths share a
+        batch, so little compute goes into padding. The pad id is never attended to nor scored."""
+        order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
+        for start in range(0, len(order), self.batch_size):
+            rows = torch.tensor(order[start: start + self.batch_size])
+            batch = [sequences[index] for index in rows.tolist()]
+            width = max(len(seq) for seq in batch)
+            attention_mask = torch.arange(width)[None, :] < torch.tensor([len(seq) for seq in batch])[:, None]
+            input_ids = torch.tensor([seq + [self.eos_id] * (width - len(seq)) for seq in batch])
+            yield rows, input_ids.to(self.device), attention_mask.to(self.device)
 
 
 def perplexity_under(

@@ -8,6 +8,10 @@ the same word-level data. Giving it the family interface's trainer view lets
 The loss is ScorerLM's definition (evaluation/perplexity.py): on `bos + tokens
 + eos`, the bos is context only and every later token, eos included, is scored,
 so the training loss and the reported perplexity measure the same thing.
+
+It is also the AR baseline that `dmlp sample` draws from: unconditional samples
+from BOS to EOS through the same decoding strategies as the latent decoder
+(models/decoding.py), with z of width 0 since nothing conditions the text.
 """
 
 from pathlib import Path
@@ -15,9 +19,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import DynamicCache
 
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.models.backbones import causal_lm_backbone
+from dmlp_cli.models.decoding import Decoding
 from dmlp_cli.models.family import LossNoise, LossParts
 
 
@@ -45,6 +51,7 @@ class CausalLM(nn.Module):
             dropout=dropout, role="model",
         )
         self.max_positions = self.backbone.config.max_position_embeddings
+        self.bos_token_id, self.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
 
     def draw_noise(self, *, batch_size: int, generator: torch.Generator | None = None) -> LossNoise:
         """No draws: the loss is deterministic given the batch (dropout aside)."""
@@ -71,6 +78,26 @@ class CausalLM(nn.Module):
             nll_sum=nll_sum,
             num_tokens=num_tokens,
         )
+
+    def initial_cache(self, z: torch.Tensor) -> DynamicCache | None:
+        """Nothing before BOS: an unconditional LM has no memory position (decoding.TokenDecoder)."""
+        return None
+
+    def step(
+        self, *, input_ids: torch.Tensor, z: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
+        cache: DynamicCache | None,
+    ):
+        """One backbone pass over `input_ids` at `positions` after what `cache` holds; z (width 0) is not read."""
+        return self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, past_key_values=cache,
+            use_cache=cache is not None,
+        )
+
+    def decode(
+        self, z: torch.Tensor, *, max_length: int, decoding: Decoding, generator: torch.Generator | None = None
+    ) -> list[list[int]]:
+        """One sample from BOS to EOS per row of z [rows, 0] (specials stripped), drawn by `decoding`."""
+        return decoding.decode(self, z, max_length=max_length, generator=generator)
 
     def save_pretrained(self, directory: str | Path, *, tokenizer) -> Path:
         """Backbone (safetensors) and tokenizer in one folder: what `ScorerLM(name_or_path=directory)` loads."""

@@ -58,7 +58,7 @@ class LatentDecoder(nn.Module):
         memory_size = 2 * self.num_layers * self.num_kv_heads * self.head_dim
         self.memory_proj = nn.Linear(latent_dim, memory_size, bias=False) if "memory" in inject else None
 
-    def latent_cache(self, z: torch.Tensor) -> DynamicCache | None:
+    def initial_cache(self, z: torch.Tensor) -> DynamicCache | None:
         """One past key/value position per layer computed from z: [B, heads, 1, head_dim] each."""
         if self.memory_proj is None:
             return None
@@ -90,7 +90,7 @@ class LatentDecoder(nn.Module):
         """Teacher-forced logits [B, L, V] for every position of `BOS text EOS`."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0).expand_as(input_ids)
         out = self.step(
-            input_ids=input_ids, z=z, attention_mask=attention_mask, positions=positions, cache=self.latent_cache(z)
+            input_ids=input_ids, z=z, attention_mask=attention_mask, positions=positions, cache=self.initial_cache(z)
         )
         return out.logits
 

@@ -27,7 +27,7 @@ from dmlp_cli.models.interpolation import interpolate, interpolation_weights
 @dataclass
 class Generated:
     texts: list[str]
-    latents: torch.Tensor
+    latents: torch.Tensor | None  # the x0 decoded; None for a causal LM, which has none
     num_tokens: list[int]
     denoise_seconds: float  # drawing z with the sampler
     decode_seconds: float   # z → token ids → text
@@ -145,6 +145,30 @@ def generate_texts(
         texts=texts, latents=torch.cat(latents), num_tokens=lengths, denoise_seconds=denoise_seconds,
         decode_seconds=decode_seconds,
     )
+
+
+@torch.no_grad()
+def sample_lm_texts(
+    model: torch.nn.Module, *, tokenizer, num_samples: int, batch_size: int, generator: torch.Generator,
+    max_length: int, decoding: Decoding, on_batch: Callable[[int], None] | None = None,
+) -> Generated:
+    """Unconditional samples of a causal LM (models/causal_lm.py), BOS to EOS, batches of `batch_size`: its
+    `decode` of zero-width x0, so the rows and the decoding loop are the other families' (nothing to denoise)."""
+    model.eval()
+    device = next(model.parameters()).device
+    texts, lengths, started = [], [], _synchronized_clock(device)
+    for start in range(0, num_samples, batch_size):
+        count = min(batch_size, num_samples - start)
+        batch_texts, batch_lengths = decode_texts(
+            model, torch.empty(count, 0, device=device), tokenizer=tokenizer, max_length=max_length,
+            decoding=decoding, generator=generator,
+        )
+        texts += batch_texts
+        lengths += batch_lengths
+        if on_batch is not None:
+            on_batch(count)
+    return Generated(texts=texts, latents=None, num_tokens=lengths, denoise_seconds=0.0,
+                     decode_seconds=_synchronized_clock(device) - started)
 
 
 @torch.no_grad()

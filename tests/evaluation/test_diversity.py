@@ -4,7 +4,7 @@ import random
 import pytest
 import sacrebleu
 
-from dmlp_cli.evaluation.diversity import distinct_n, mean_unigram_entropy, self_bleu
+from dmlp_cli.evaluation.diversity import distinct_n, mean_unigram_entropy, repetition_rate, self_bleu
 
 # Unigrams: a b a b | a c | d -> 7 in total, distinct {a, b, c, d} = 4 -> distinct-1 = 4/7.
 # Bigrams: (a b) (b a) (a b) | (a c) | none -> 4 in total, distinct {ab, ba, ac} = 3 -> distinct-2 = 3/4.
@@ -80,3 +80,18 @@ def test_mean_unigram_entropy_hand_computed():
 def test_mean_unigram_entropy_needs_texts():
     with pytest.raises(ValueError, match="no texts"):
         mean_unigram_entropy([])
+
+
+def test_repetition_rate_hand_computed():
+    # "a b a b a b": 4-grams (a b a b) (b a b a) (a b a b) -> 3, distinct 2 -> 1 - 2/3 = 1/3.
+    # "a b c d e": (a b c d) (b c d e), both distinct -> 0.  "a b": no 4-gram, left out.  Mean (1/3 + 0) / 2.
+    assert repetition_rate(["a b a b a b", "a b c d e", "a b"]) == pytest.approx(1 / 6)
+    # 8 words -> 5 4-grams, (the food was great) twice -> 4 distinct -> 1 - 4/5.
+    assert repetition_rate(["the food was great the food was great"]) == pytest.approx(1 / 5)
+    assert repetition_rate(["a a b"], n=1) == pytest.approx(1 / 3)  # unigrams a a b: 2 distinct of 3
+
+
+def test_repetition_rate_without_ngrams_is_zero_and_n_must_be_positive():
+    assert repetition_rate(["a b c"]) == 0.0 and repetition_rate([]) == 0.0
+    with pytest.raises(ValueError, match="n >= 1"):
+        repetition_rate(["a b"], n=0)

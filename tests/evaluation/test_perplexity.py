@@ -115,3 +115,25 @@ def test_missing_folder_is_a_user_error(tmp_path):
 def test_empty_text_list_raises(scorer_dir):
     with pytest.raises(ValueError, match="no texts"):
         ScorerLM(name_or_path=scorer_dir).perplexity([])
+
+
+def test_features_are_the_last_hidden_state_of_bos_text_one_text_at_a_time(scorer_dir):
+    texts = [*TEXTS, ""]  # lengths differ, so batches are sorted and padded; the empty text's feature is the bos's
+    features = ScorerLM(name_or_path=scorer_dir, batch_size=3).features(texts)
+    tokenizer = AutoTokenizer.from_pretrained(scorer_dir)
+    model = AutoModelForCausalLM.from_pretrained(scorer_dir).eval()
+    assert features.shape == (5, 32) and features.dtype == torch.float32
+    for text, feature in zip(texts, features):
+        ids = torch.tensor([[tokenizer.bos_token_id, *tokenizer.encode(text, add_special_tokens=False)]])
+        with torch.no_grad():
+            expected = model(ids, output_hidden_states=True).hidden_states[-1][0, -1]
+        torch.testing.assert_close(feature, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_describe_names_the_scorer_and_counts_its_parameters(scorer_dir):
+    scorer = ScorerLM(name_or_path=scorer_dir)
+    assert scorer.describe() == {
+        "name_or_path": scorer_dir, "architecture": "GPT2LMHeadModel",
+        "parameters": sum(p.numel() for p in GPT2LMHeadModel.from_pretrained(scorer_dir).parameters()),
+        "layers": 2, "hidden_size": 32, "max_length": 64, "dtype": "float32",
+    }

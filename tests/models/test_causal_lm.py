@@ -9,6 +9,7 @@ from dmlp_cli.data.encoding import encode_corpus
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.evaluation.perplexity import ScorerLM
 from dmlp_cli.models.causal_lm import CausalLM
+from dmlp_cli.models.decoding import Greedy, Sampling
 from tests.conftest import TEXTS
 
 SIZES = dict(hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=32, dropout=0.0)
@@ -86,3 +87,25 @@ def test_sequences_past_the_positions_are_a_user_error(tokenizer):
     model = CausalLM(tokenizer=tokenizer, **{**SIZES, "max_position_embeddings": 4})
     with pytest.raises(DmlpError, match="max_length"):
         model(_batch(tokenizer))
+
+
+def _argmax_loop(model, rows, max_length):
+    """Reference: re-run the backbone on the whole prefix for every token, argmax, cut at EOS afterwards."""
+    ids = torch.full((rows, 1), model.bos_token_id)
+    with torch.no_grad():
+        for _ in range(max_length - 1):
+            ids = torch.cat([ids, model.backbone(input_ids=ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    out = ids[:, 1:].tolist()
+    return [row[: row.index(model.eos_token_id)] if model.eos_token_id in row else row for row in out]
+
+
+def test_decode_draws_unconditional_samples_with_the_shared_decoding_strategies(tokenizer):
+    model, z = _model(tokenizer, spread=0.5), torch.empty(6, 0)
+    assert model.decode(z, max_length=12, decoding=Greedy()) == _argmax_loop(model, 6, 12)
+    draw = lambda seed, **options: model.decode(  # noqa: E731
+        z, max_length=12, decoding=Sampling(**options), generator=torch.Generator().manual_seed(seed)
+    )
+    samples = draw(0)
+    assert samples == draw(0) == draw(0, use_cache=False) and samples != draw(1)
+    assert len({tuple(row) for row in samples}) > 1  # rows differ: each row's draws are its own
+    assert all(len(row) <= 11 and model.eos_token_id not in row for row in samples)

@@ -1,4 +1,5 @@
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -75,8 +76,11 @@ class MarkovDecoder:
         [1e-9, 0.90, 0.05, 0.05],  # while "b EOS" has p = 0.36
     ]).log()
 
-    def __call__(self, *, input_ids, attention_mask, z):
-        return self.probs[input_ids]
+    def initial_cache(self, z):
+        return None
+
+    def step(self, *, input_ids, z, attention_mask, positions, cache):
+        return SimpleNamespace(logits=self.probs[input_ids])
 
 
 def test_beam_search_finds_the_likelier_sentence_greedy_misses():
@@ -92,10 +96,23 @@ def test_sampling_filters_are_top_k_and_nucleus_by_hand():
     logits = probs.log()
     nucleus = Sampling(top_p=0.7).filter(logits)  # 0.5, then 0.5 + 0.3 >= 0.7: the rest is out
     assert torch.isfinite(nucleus).tolist() == [[True, True, False, False]]
-    torch.testing.assert_close(nucleus.softmax(-1), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    torch.testing.assert_close(nucleus.softmax(-1), torch.tensor([[0.625, 0.375, 0.0, 0.0]], dtype=torch.float64))
     top_k = Sampling(top_k=3, temperature=2.0).filter(logits)
-    torch.testing.assert_close(top_k[:, :3], logits[:, :3] / 2)
+    torch.testing.assert_close(top_k[:, :3], logits[:, :3].double() / 2)
     assert top_k[0, 3] == -math.inf
+
+
+def test_sampling_draws_from_float64_probabilities(monkeypatch):
+    # exp(-104) = 6.8e-46 is below float32's smallest subnormal (1.4e-45): float32 gives that token probability 0.
+    logits = torch.tensor([[0.0, -104.0]])
+    assert logits.softmax(-1)[0, 1] == 0
+    probs = Sampling().filter(logits).softmax(-1)
+    assert probs.dtype == torch.float64 and probs[0, 1].item() == pytest.approx(math.exp(-104), rel=1e-9)
+    seen, multinomial = [], torch.multinomial
+    monkeypatch.setattr(torch, "multinomial", lambda p, *a, **k: seen.append(p.dtype) or multinomial(p, *a, **k))
+    bf16 = torch.randn(3, 50, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    draws = [Sampling(top_k=20, top_p=0.9).choose(bf16, generator=torch.Generator().manual_seed(1)) for _ in range(2)]
+    assert seen == [torch.float64, torch.float64] and torch.equal(draws[0], draws[1])
 
 
 def test_sampling_is_seeded_and_top_k_1_is_greedy(tokenizer):
