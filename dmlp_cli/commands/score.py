@@ -4,6 +4,7 @@
 import json
 from pathlib import Path
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -15,9 +16,11 @@ from dmlp_cli.evaluation.bleu import corpus_bleu
 from dmlp_cli.evaluation.diversity import distinct_n, mean_unigram_entropy, repetition_rate, self_bleu
 from dmlp_cli.evaluation.grammar_oracle import grammar_valid_rate, syntax_valid_rate
 from dmlp_cli.evaluation.mauve_score import INSTALL, mauve_available, mauve_score
+from dmlp_cli.evaluation.probe import linear_probe_accuracy
 from dmlp_cli.models.text_io import encode_texts, reconstruct_batches
 from dmlp_cli.tracking.console import console, metrics_table
 from dmlp_cli.training.checkpoint import load_checkpoint
+from dmlp_cli.training.latent_cache import encode_posteriors
 from dmlp_cli.training.loop import resolve_device
 
 
@@ -54,8 +57,19 @@ def _uses_mauve(setting: str, *, has_references: bool, has_scorer: bool) -> bool
     return False
 
 
-def reconstruction_bleu(*, ckpt: str, references: list[str], device: str, batch_size: int) -> float:
-    """Corpus BLEU of greedy decodes from the posterior mean μ(x) against the inputs x."""
+def _labels(path: str, *, field: str, count: int) -> list[int]:
+    """The integer labels of the references, one per sentence, for the linear probe."""
+    labels = read_texts(path, field=field)
+    if len(labels) != count or not all(isinstance(label, int) and not isinstance(label, bool) for label in labels):
+        raise DmlpError(f"label_field={field}: every sentence of '{path}' needs an integer '{field}' "
+                        f"(the linear probe's class); set label_field=null to skip the probe")
+    return labels
+
+
+def latent_metrics(*, ckpt: str, references: list[str], labels: list[int] | None, device: str,
+                   batch_size: int) -> dict:
+    """The checkpoint on held-out sentences: corpus BLEU of greedy decodes from the posterior mean μ(x) against the
+    inputs x, and with labels the test accuracy of a linear probe on μ(x) (evaluation/probe.py's seeded split)."""
     checkpoint = load_checkpoint(ckpt, device=resolve_device(device))
     max_length = checkpoint.config.max_length
     batches, report = encode_texts(
@@ -66,7 +80,17 @@ def reconstruction_bleu(*, ckpt: str, references: list[str], device: str, batch_
     inputs, outputs, _ = reconstruct_batches(
         checkpoint.model, batches=batches, tokenizer=checkpoint.decoder_tokenizer, max_length=max_length
     )
-    return corpus_bleu(outputs, inputs)
+    metrics = {"reconstruction_bleu": corpus_bleu(outputs, inputs)}
+    if labels is not None:
+        if checkpoint.model.family != "latent":
+            raise DmlpError(f"label_field= probes one latent per sentence, and '{ckpt}' holds a "
+                            f"{checkpoint.model.family}-family model; set label_field=null")
+        means = encode_posteriors(checkpoint.model, batches, device=resolve_device(device)).means
+        if len(means) != len(labels):
+            raise DmlpError(f"{len(labels) - len(means)} references are empty once tokenized, so their labels "
+                            "cannot be matched; remove the empty sentences")
+        metrics["probe_accuracy"] = linear_probe_accuracy(means, torch.tensor(labels))
+    return metrics
 
 
 def score(cfg: DictConfig) -> dict:
@@ -107,10 +131,12 @@ def score(cfg: DictConfig) -> dict:
             scores |= {"reference_perplexity": baseline.perplexity, "perplexity_ratio": result.perplexity / baseline.perplexity}
     if with_mauve:
         scores["mauve"] = mauve_score(scorer.features(references), scorer.features(texts))
+    if cfg.label_field is not None and (references is None or cfg.ckpt is None):
+        raise DmlpError("label_field= probes the latents of ckpt= on references=; pass both")
     if references is not None and cfg.ckpt is not None:
-        scores["reconstruction_bleu"] = reconstruction_bleu(
-            ckpt=cfg.ckpt, references=references, device=cfg.device, batch_size=cfg.batch_size,
-        )
+        labels = _labels(cfg.references, field=cfg.label_field, count=len(references)) if cfg.label_field else None
+        scores |= latent_metrics(ckpt=cfg.ckpt, references=references, labels=labels, device=cfg.device,
+                                 batch_size=cfg.batch_size)
     block = definition(scores=scores, samples=samples, source=source, references=cfg.references,
                        scorer=scorer.describe() if scorer is not None else None,
                        self_bleu_max_samples=cfg.self_bleu_max_samples)

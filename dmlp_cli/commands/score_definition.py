@@ -50,6 +50,8 @@ def metric_definitions(*, max_length: int | None, self_bleu_max_samples: int | N
                  "clusters, c = 5, seed 25",
         "reconstruction_bleu": "corpus BLEU (sacrebleu, tokenize none) of greedy decodes of ckpt's posterior mean of "
                                "each reference, against the references",
+        "probe_accuracy": "test accuracy of a logistic-regression probe on ckpt's posterior means of the references "
+                          "for their label_field (seeded 80/20 split, standardised features; evaluation/probe.py)",
     }
 
 

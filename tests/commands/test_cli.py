@@ -81,6 +81,25 @@ def test_sample_then_score(trained_run, tmp_path):
     assert {"distinct_1", "distinct_2", "self_bleu", "grammar_valid_rate", "syntax_valid_rate", "reconstruction_bleu"} <= set(scores)
 
 
+def test_score_probes_the_latents_of_labelled_references(trained_run, tmp_path):
+    samples = tmp_path / "samples.txt"
+    samples.write_text("the pasta was great .\nthe fries were cold .\n")
+    sentences = ["the pasta was great .", "i loved the fries .", "the staff was rude .", "the food was cold ."] * 3
+    references = tmp_path / "references.jsonl"
+    references.write_text("".join(json.dumps({"text": text, "label": i % 2}) + "\n" for i, text in enumerate(sentences)))
+    ckpt = f"ckpt={trained_run / 'checkpoints/last'}"
+    result = dmlp("score", f"samples={samples}", ckpt, f"references={references}", "label_field=label", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert 0.0 <= scores["probe_accuracy"] <= 1.0 and "probe_accuracy" in scores["definition"]["metrics"]
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text(json.dumps({"text": "the pasta was great .", "label": "good"}) + "\n")
+    _one_line_error(dmlp("score", f"samples={samples}", ckpt, f"references={unlabelled}", "label_field=label",
+                         cwd=tmp_path), "needs an integer 'label'")
+    _one_line_error(dmlp("score", f"samples={samples}", "label_field=label", cwd=tmp_path),
+                    "label_field= probes the latents of ckpt= on references=")
+
+
 def test_sampling_is_reproducible_with_a_seed(trained_run, tmp_path):
     texts = []
     for name in ("a", "b"):
