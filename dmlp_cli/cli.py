@@ -46,13 +46,15 @@ def _record_failure(command: str, error: BaseException) -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
+    from dmlp_cli.data.jsonl import write_atomically
+    from dmlp_cli.tracking.run_status import FAILED
+
     job_dir = Path(HydraConfig.get().runtime.output_dir)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / "FAILED.txt").write_text("".join(traceback.format_exception(error)))
+    write_atomically(job_dir / FAILED, "".join(traceback.format_exception(error)))  # `dmlp report` reads it
     FAILED_JOBS.append(job_dir)
     user_error = _user_error(error)
     print(f"dmlp {command}: job {HydraConfig.get().job.num} failed: {user_error or repr(error)} "
-          f"(details: {job_dir / 'FAILED.txt'})", file=sys.stderr)
+          f"(details: {job_dir / FAILED})", file=sys.stderr)
 
 
 FAILED_JOBS: list[Path] = []
