@@ -38,6 +38,11 @@ class Ranking:
         return sorted(jobs, key=key)  # stable: ties and unranked jobs keep their job order
 
 
+def status_counts(jobs: list[Job]) -> str:
+    states = [job.status.state for job in jobs]
+    return ", ".join(f"{states.count(state)} {state}" for state in ("finished", "failed", "running"))
+
+
 def available_metrics(jobs: list[Job]) -> list[str]:
     return list(dict.fromkeys(name for job in jobs for name in job.curves))
 
@@ -78,9 +83,7 @@ def _markdown(jobs: list[Job], *, order: Ranking, swept: list[str], sweep_dir: P
                      duration(job.status.wall_time_s), number(best[1]) if best else "", str(best[0]) if best else "",
                      number(_final(job, order.metric)), *(number(_final(job, name)) for name in others),
                      job.status.reason])
-    states = [job.status.state for job in jobs]
-    counts = ", ".join(f"{states.count(state)} {state}" for state in ("finished", "failed", "running"))
-    page = [f"# Sweep report: {sweep_dir}\n", f"{len(jobs)} jobs: {counts}. Sorted by the best "
+    page = [f"# Sweep report: {sweep_dir}\n", f"{len(jobs)} jobs: {status_counts(jobs)}. Sorted by the best "
             f"`{order.metric}` ({'max' if order.maximize else 'min'}) each job reached; jobs without it last.\n",
             f"Overrides of every job: `{' '.join(common_overrides(jobs)) or '(none)'}`\n",
             markdown_table(header, rows), "The same table with every metric's final and best value: "
