@@ -17,7 +17,7 @@ from dmlp_cli.tracking.console import console
 from dmlp_cli.tracking.run_history import stage_logs
 from dmlp_cli.tracking.run_report import write_run_report
 from dmlp_cli.tracking.run_status import FAILED, failure_reason
-from dmlp_cli.tracking.sweep_jobs import is_sweep, read_jobs
+from dmlp_cli.tracking.sweep_jobs import Job, is_sweep, read_jobs
 from dmlp_cli.tracking.sweep_report import check_metric, ranking, status_counts, write_sweep_report
 
 # What `dmlp train` leaves in a run folder from its first seconds on (FAILED.txt: a sweep job that failed early).
@@ -25,7 +25,7 @@ RUN_FILES = ("metrics.jsonl", "config.yaml", "checkpoints", "prior", FAILED)
 DEFAULT_SORT = "valid/reconstruction_bleu"  # when no job's config.yaml names trainer.best_metric
 
 
-def _default_sort(jobs) -> str:
+def _default_sort(jobs: list[Job]) -> str:
     """The metric training itself picks best checkpoints by: trainer.best_metric of the first job's config."""
     for job in jobs:
         config = job.folder / "config.yaml"
