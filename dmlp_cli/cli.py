@@ -1,11 +1,15 @@
-"""`dmlp` entry point: `dmlp train|sample|score|diagnose [overrides]`, each a Hydra app with its own primary config."""
+"""`dmlp` entry point: `dmlp train|sample|score|diagnose|report [overrides]`, each a Hydra app with its own primary
+config."""
 
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 
-USAGE = """usage: dmlp {train,sample,score,diagnose} [key=value ...] [-m] [--help] [--cfg job]
+from dmlp_cli.errors import DmlpError
+
+USAGE = """usage: dmlp {train,sample,score,diagnose,report} [key=value ...] [-m] [--help] [--cfg job]
 
   dmlp train                                    train the embedded default (offline, CPU, minutes)
   dmlp train +experiment=yelp                   a paper recipe; `dmlp train --help` lists every group and key
@@ -13,6 +17,7 @@ USAGE = """usage: dmlp {train,sample,score,diagnose} [key=value ...] [-m] [--hel
   dmlp sample ckpt=RUN/checkpoints/last n=500   write samples.jsonl
   dmlp score samples=PATH/samples.jsonl         print and write the metrics (scores.json)
   dmlp diagnose ckpt=RUN/checkpoints/last       latent prior or decoder? validity and denoising tables (diagnosis.json)
+  dmlp report RUN | SWEEP                       curves as PNGs, summary and samples; a sweep's jobs table (PATH/report/)
 """
 
 COMMANDS = {
@@ -20,7 +25,15 @@ COMMANDS = {
     "sample": "dmlp_cli.commands.sample:sample",
     "score": "dmlp_cli.commands.score:score",
     "diagnose": "dmlp_cli.commands.diagnose:diagnose",
+    "report": "dmlp_cli.commands.report:report",
 }
+# The key a bare argument sets: `dmlp report RUN` is `dmlp report path=RUN`.
+POSITIONAL = {"report": "path"}
+# Commands that read no corpus, so they skip the datasets library's import (seconds).
+WITHOUT_DATA = {"report"}
+# Hydra's options that take the next argument as their value (never a positional argument).
+VALUE_OPTIONS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir",
+                 "-cd", "--experimental-rerun"}
 
 
 def config_dir() -> Path:
@@ -31,8 +44,6 @@ def config_dir() -> Path:
 
 def _user_error(error: BaseException):
     """The DmlpError behind an exception, if any (Hydra's instantiate wraps what constructors raise)."""
-    from dmlp_cli.errors import DmlpError
-
     while error is not None:
         if isinstance(error, DmlpError):
             return error
@@ -46,13 +57,15 @@ def _record_failure(command: str, error: BaseException) -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
+    from dmlp_cli.data.jsonl import write_atomically
+    from dmlp_cli.tracking.run_status import FAILED
+
     job_dir = Path(HydraConfig.get().runtime.output_dir)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / "FAILED.txt").write_text("".join(traceback.format_exception(error)))
+    write_atomically(job_dir / FAILED, "".join(traceback.format_exception(error)))  # `dmlp report` reads it
     FAILED_JOBS.append(job_dir)
     user_error = _user_error(error)
     print(f"dmlp {command}: job {HydraConfig.get().job.num} failed: {user_error or repr(error)} "
-          f"(details: {job_dir / 'FAILED.txt'})", file=sys.stderr)
+          f"(details: {job_dir / FAILED})", file=sys.stderr)
 
 
 FAILED_JOBS: list[Path] = []
@@ -84,9 +97,10 @@ def run(command: str, overrides: list[str]) -> int:
 
     def guarded(cfg) -> None:
         # imported here, once Hydra has parsed the command line: `--help` and `--cfg job` never load torch & co.
-        import datasets
+        if command not in WITHOUT_DATA:
+            import datasets
 
-        datasets.disable_progress_bars()  # per-split map bars; the encoding report says what happened in one line each
+            datasets.disable_progress_bars()  # per-split map bars; the encoding report says what happened in one line
         module, function = COMMANDS[command].split(":")
         task = getattr(importlib.import_module(module), function)
         try:
@@ -118,6 +132,26 @@ def run(command: str, overrides: list[str]) -> int:
     return 0
 
 
+def with_positional(command: str, arguments: list[str]) -> list[str]:
+    """A bare argument (no `=`, not an option or its value) becomes `key='value'` for commands that take one;
+    quoted, so a path with spaces, commas or brackets stays one value."""
+    key = POSITIONAL.get(command)
+    if key is None:
+        return arguments
+    converted, bare = [], []
+    for index, argument in enumerate(arguments):
+        option_value = index > 0 and arguments[index - 1] in VALUE_OPTIONS
+        if "=" not in argument and not argument.startswith("-") and not option_value:
+            bare.append(argument)
+            # Hydra unescapes backslashes only before a quote (or the closing one): escape exactly those
+            argument = f"{key}='" + re.sub(r"(\\*)('|$)", lambda m: m[1] * 2 + ("\\'" if m[2] else ""), argument) + "'"
+        converted.append(argument)
+    if len(bare) > 1:
+        raise DmlpError(f"one {key.upper()} at most, got {len(bare)} ({', '.join(bare)}); a sweep over several: "
+                        f"-m {key}=A,B")
+    return converted
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-h", "--help"):
@@ -127,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         problem = f"unknown command '{argv[0]}'" if argv else "no command given"
         print(f"dmlp: {problem}\n\n{USAGE}", file=sys.stderr)
         return 2
-    return run(argv[0], argv[1:])
+    try:
+        overrides = with_positional(argv[0], argv[1:])
+    except DmlpError as error:
+        print(f"dmlp {argv[0]}: error: {error}", file=sys.stderr)
+        return 2
+    return run(argv[0], overrides)
 
 
 if __name__ == "__main__":

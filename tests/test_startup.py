@@ -18,6 +18,7 @@ HEAVY = {"torch", "transformers", "diffusers", "datasets", "wandb"}
     (["sample", "--help"], "usage: dmlp sample"),
     (["score", "--help"], "usage: dmlp score"),
     (["diagnose", "--help"], "usage: dmlp diagnose"),
+    (["report", "--help"], "usage: dmlp report PATH"),
     (["train", "--cfg", "job"], "trainer:"),
     (["train", "+experiment=yelp", "--cfg", "job"], "name_or_path: gpt2-xl"),
 ])

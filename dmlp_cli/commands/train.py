@@ -10,6 +10,7 @@ goes on, after the joint phase, to train the denoiser alone into <run>/prior/;
 with `prior.init=<checkpoint>` it trains only that checkpoint's prior.
 """
 
+import time
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -26,6 +27,7 @@ from dmlp_cli.data.tokenizers import PretrainedTokenizer
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.models.build import PARTS, build_model, check_family
 from dmlp_cli.tracking.console import console, metrics_table
+from dmlp_cli.tracking.run_status import clear_markers, mark_finished
 from dmlp_cli.training import distributed
 from dmlp_cli.training.checkpoint import (
     check_folder,
@@ -89,8 +91,11 @@ def start_logger(cfg: DictConfig, *, run_dir: Path, resume: bool):
 
 
 def train(cfg: DictConfig) -> dict:
+    started = time.perf_counter()
     context = distributed.current()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if context.is_main:
+        clear_markers(run_dir)  # a resumed run is running again, whatever it did before
     prior = cfg.get("prior")
     standalone_prior = prior is not None and prior.get("init") is not None
     trainer = instantiate(cfg.trainer)
@@ -126,6 +131,8 @@ def train(cfg: DictConfig) -> dict:
     finally:
         if logger is not None:
             logger.finish()
+    if context.is_main:
+        mark_finished(run_dir, wall_time_s=time.perf_counter() - started, final=final)
     return final
 
 

@@ -30,12 +30,13 @@ def read_texts(path: str | Path, *, field: str = "text") -> list[str]:
     return texts
 
 
-def write_atomically(path: str | Path, text: str) -> Path:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+def write_atomically(path: str | Path, text: str | bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file (text or, for images,
+    bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
+    with os.fdopen(handle, "wb" if isinstance(text, bytes) else "w") as stream:
         stream.write(text)
     os.replace(temporary, path)
     return path

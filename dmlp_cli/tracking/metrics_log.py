@@ -1,8 +1,13 @@
-"""metrics.jsonl: one JSON object per logged step, always written, whatever the logger."""
+"""What training keeps locally, whatever the logger: metrics.jsonl (one JSON object per logged step) and the
+texts each evaluation generated (eval_samples/step-N.jsonl, readable by `dmlp score` and `dmlp report`)."""
 
 import json
 import math
 from pathlib import Path
+
+from dmlp_cli.data.jsonl import write_jsonl
+
+EVAL_SAMPLES = "eval_samples"
 
 
 def _plain(value):
@@ -28,3 +33,13 @@ class MetricsLog:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def write_eval_samples(run_dir: Path, *, step: int, texts: list[str]) -> Path:
+    return write_jsonl(Path(run_dir) / EVAL_SAMPLES / f"step-{step}.jsonl", [{"step": step, "text": t} for t in texts])
+
+
+def latest_eval_samples(run_dir: Path) -> Path | None:
+    """The samples file of the run's last evaluation that generated any."""
+    files = list((Path(run_dir) / EVAL_SAMPLES).glob("step-*.jsonl"))
+    return max(files, key=lambda path: int(path.stem.removeprefix("step-")), default=None)

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.tracking.console import console, progress_bar
 from dmlp_cli.tracking.loggers import NullLogger
-from dmlp_cli.tracking.metrics_log import MetricsLog
+from dmlp_cli.tracking.metrics_log import MetricsLog, write_eval_samples
 from dmlp_cli.training.batches import (
     StepMicroBatches,
     global_positions,
@@ -306,6 +306,8 @@ class Trainer:
                     if context.is_main:
                         metrics_log.log(last_eval, step=step)
                         logger.log(last_eval, step=step)
+                        if samples:
+                            write_eval_samples(run_dir, step=step, texts=samples)
                         summary = "  ".join(f"{key.split('/')[-1]} {value:.3f}" for key, value in last_eval.items())
                         progress.console.print(f"[dim]step {step}[/dim] {summary}")
                         for text in samples[:3]:

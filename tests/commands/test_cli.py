@@ -40,7 +40,7 @@ def test_no_or_unknown_command_prints_usage_and_exits_2(tmp_path):
     for args in ([], ["trian"]):
         result = dmlp(*args, cwd=tmp_path)
         assert result.returncode == 2
-        assert "usage: dmlp {train,sample,score,diagnose}" in result.stderr
+        assert "usage: dmlp {train,sample,score,diagnose,report}" in result.stderr
 
 
 def test_help_lists_groups_and_cfg_job_prints_config(tmp_path):
