@@ -100,7 +100,7 @@ def run(command: str, overrides: list[str]) -> int:
             if HydraConfig.get().mode == RunMode.MULTIRUN:
                 _record_failure(command, error)
                 if cfg.get("optimized_metric") is not None:
-                    raise  # Optuna marks the trial failed and goes on (max_failure_rate); it refuses None
+                    raise  # Optuna records it as the trial's failure and goes on (max_failure_rate: 1.0)
                 return None  # the basic sweeper stops at a raised error
             user_error = _user_error(error)
             if user_error is None:
