@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 from dmlp_cli.errors import DmlpError
+from dmlp_cli.sweeps import UnknownMetric, missing_plugin, objective
 
 USAGE = """usage: dmlp {train,sample,score,diagnose,report} [key=value ...] [-m] [--help] [--cfg job]
 
   dmlp train                                    train the embedded default (offline, CPU, minutes)
   dmlp train +experiment=yelp                   a paper recipe; `dmlp train --help` lists every group and key
   dmlp train -m trainer.lr=1e-3,3e-4            a sweep: one run folder per value
+  dmlp train -m hparams_search=optuna           an Optuna search (pip install 'dmlp[sweep]')
   dmlp sample ckpt=RUN/checkpoints/last n=500   write samples.jsonl
   dmlp score samples=PATH/samples.jsonl         print and write the metrics (scores.json)
   dmlp diagnose ckpt=RUN/checkpoints/last       latent prior or decoder? validity and denoising tables (diagnosis.json)
@@ -95,7 +97,8 @@ def run(command: str, overrides: list[str]) -> int:
     if not context.is_main:  # Hydra's own files (.hydra/, the job log) come from rank 0 alone
         overrides = [*overrides, "hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
 
-    def guarded(cfg) -> None:
+    def guarded(cfg) -> float | None:
+        """Runs the command; returns `optimized_metric`'s final value to an optimising sweeper (sweeps.py)."""
         # imported here, once Hydra has parsed the command line: `--help` and `--cfg job` never load torch & co.
         if command not in WITHOUT_DATA:
             import datasets
@@ -104,15 +107,20 @@ def run(command: str, overrides: list[str]) -> int:
         module, function = COMMANDS[command].split(":")
         task = getattr(importlib.import_module(module), function)
         try:
-            task(cfg)
+            return objective(cfg, task(cfg))
         except Preempted as stopped:
             print(f"dmlp {command}: {stopped}; continue with the same command and trainer.resume=auto "
                   "(and the same hydra.run.dir)", file=sys.stderr)
             sys.exit(stopped.exit_code)
+        except UnknownMetric as error:  # a config mistake that every trial would repeat: the sweep stops here
+            print(f"dmlp {command}: error: {error}", file=sys.stderr)
+            sys.exit(2)
         except Exception as error:
             if HydraConfig.get().mode == RunMode.MULTIRUN:
                 _record_failure(command, error)
-                return
+                if cfg.get("optimized_metric") is not None:
+                    raise  # Optuna records it as the trial's failure and goes on (max_failure_rate: 1.0)
+                return None  # the basic sweeper stops at a raised error
             user_error = _user_error(error)
             if user_error is None:
                 raise
@@ -165,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides = with_positional(argv[0], argv[1:])
     except DmlpError as error:
         print(f"dmlp {argv[0]}: error: {error}", file=sys.stderr)
+        return 2
+    plugin_problem = missing_plugin(overrides)
+    if plugin_problem is not None:
+        print(f"dmlp {argv[0]}: error: {plugin_problem}", file=sys.stderr)
         return 2
     return run(argv[0], overrides)
 

@@ -19,6 +19,7 @@ from dmlp_cli.diffusion.clamping import NormClip
 from dmlp_cli.errors import DmlpError
 from dmlp_cli.models.build import build_model, check_family
 from dmlp_cli.models.decoding import Decoding
+from dmlp_cli.sweeps import PLUGINS, installed
 
 register_schemas()
 
@@ -56,7 +57,8 @@ def test_every_group_has_its_options():
     assert _options("schedule") == ["constant", "cosine", "linear", "sqrt"]
     assert _options("dataset") == ["local", "toy", "yelp"]
     assert set(_options("trainer")) >= {"default", "cpu"} and set(_options("logger")) == {"none", "wandb"}
-    assert set(_options("experiment")) >= {"yelp", "yelp_cpu", "diffusion_lm", "e2e", "e2e_cpu", "e2e_scorer", "roc", "toy_prior"}
+    assert set(_options("experiment")) >= {"yelp", "yelp_cpu", "diffusion_lm", "e2e", "e2e_cpu", "e2e_scorer", "roc", "toy_prior",
+                                            "scorer"}
 
 
 @pytest.mark.parametrize("encoder", LATENT_ENCODERS)
@@ -168,10 +170,38 @@ def test_experiments_compose_and_resolve(experiment):
 @pytest.mark.parametrize("overrides, prior_steps", [
     ([], 1000), (["+experiment=toy_prior"], 12000), (["+experiment=yelp_cpu"], 10000), (["+experiment=yelp"], None),
     (["+experiment=diffusion_lm"], None), (["+experiment=e2e_cpu"], None), (["+experiment=e2e_scorer", "dataset.path=x"], None),
+    (["+experiment=scorer"], None),
 ])
 def test_latent_recipes_but_dmlps_own_add_a_prior_stage(overrides, prior_steps):
     cfg = _compose("train", overrides)
     assert (cfg.get("prior") and cfg.prior.trainer.max_steps) == prior_steps
+
+
+def test_the_scorer_recipe_takes_any_corpus_and_e2e_scorer_is_it_with_e2es_vocabulary():
+    toy = OmegaConf.to_container(_compose("train", ["+experiment=scorer"]), resolve=True)
+    assert toy["model"]["_target_"].endswith("CausalLM") and toy["dataset"]["_target_"].endswith("ToyCorpus")
+    assert toy["model"]["tokenizer"] | {"_target_": None} == {"_target_": None, "model": "bpe", "vocab_size": 8000,
+                                                              "min_frequency": 2, "lowercase": False}
+    local = _compose("train", ["+experiment=scorer", "dataset=local", "dataset.path=/data/x", "dataset.text_field=review"])
+    assert (local.dataset.path, local.dataset.text_field) == ("/data/x", "review")
+    e2e = OmegaConf.to_container(_compose("train", ["+experiment=e2e_scorer", "dataset.path=/data/e2e"]), resolve=True)
+    assert e2e["dataset"]["_target_"].endswith("LocalCorpus") and e2e["max_length"] == 64
+    assert (e2e["model"]["tokenizer"]["model"], e2e["model"]["tokenizer"]["min_frequency"]) == ("wordlevel", 11)
+    trainer = e2e["trainer"]
+    assert (trainer["lr"], trainer["global_batch_size"], trainer["max_steps"], trainer["best_metric"]) == \
+        (1e-3, 64, 3000, "valid/token_ppl")
+
+
+@pytest.mark.parametrize("recipe", [[], ["+experiment=yelp"], ["+experiment=yelp_cpu"], ["+experiment=toy_prior"]])
+def test_the_optuna_search_space_names_keys_every_latent_recipe_has(recipe):
+    search = OmegaConf.load(config_dir() / "hparams_search" / "optuna.yaml")
+    cfg = _compose("train", recipe)
+    assert cfg.optimized_metric is None
+    for key in search.hydra.sweeper.params:
+        assert OmegaConf.select(cfg, key, default="absent") != "absent", key
+    if not installed(PLUGINS["hparams_search", "optuna"]):
+        pytest.skip("the sweep extra is not installed: pip install 'dmlp[sweep]'")
+    assert _compose("train", ["hparams_search=optuna", *recipe]).optimized_metric == search.optimized_metric
 
 
 def test_typo_in_a_key_fails_at_composition(tmp_path):
@@ -186,7 +216,7 @@ def test_typo_in_a_key_fails_at_composition(tmp_path):
 
 @pytest.mark.parametrize("command, groups", [
     ("train", ["model", "encoder", "decoder", "denoiser", "schedule", "dataset", "trainer", "logger",
-               "validation/sampler", "prior", "experiment"]),
+               "validation/sampler", "prior", "hparams_search", "experiment"]),
     ("sample", ["sampler", "sampler/clamp", "decoding"]),
     ("score", ["scorer"]),
     ("diagnose", ["sampler", "sampler/clamp"]),

@@ -93,16 +93,17 @@ def test_reconstruct_rounds_the_inputs_embeddings(embedding_run, tmp_path):
     assert len(_records(output)) == 1
 
 
-def test_scorer_recipe_trains_a_from_pretrained_lm_that_scores_offline(tmp_path):
+@pytest.mark.parametrize("recipe", [["+experiment=scorer", "dataset=local"],
+                                    ["+experiment=e2e_scorer", "model.tokenizer.min_frequency=1"]])
+def test_scorer_recipes_train_a_from_pretrained_lm_that_scores_offline(tmp_path, recipe):
     data = tmp_path / "corpus"
     data.mkdir()
     for split, count in (("train", 64), ("valid", 16)):
         lines = [json.dumps({"text": f"the pasta was great and the staff were friendly {i % 3} ."}) for i in range(count)]
         (data / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    result = dmlp("train", "+experiment=e2e_scorer", f"dataset.path={data}", "logger=none", "trainer.max_steps=4",
+    result = dmlp("train", *recipe, f"dataset.path={data}", "logger=none", "trainer.max_steps=4",
                   "trainer.eval_every=2", "trainer.log_every=2", "trainer.global_batch_size=8",
-                  "model.tokenizer.min_frequency=1", "model.hidden_size=32", "model.num_layers=1",
-                  "hydra.run.dir=scorer", cwd=tmp_path)
+                  "model.hidden_size=32", "model.num_layers=1", "hydra.run.dir=scorer", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     pretrained = tmp_path / "scorer" / "checkpoints" / "best" / "pretrained"
     assert (pretrained / "config.json").is_file()
