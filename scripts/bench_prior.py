@@ -43,6 +43,7 @@ from dmlp_cli.models.denoisers import MLPSkipNet
 from dmlp_cli.models.latent_prior import LatentPrior
 from dmlp_cli.training.distributed import DistributedContext
 from dmlp_cli.training.latent_cache import CachedLatents
+from dmlp_cli.tracking.run_history import read_curves
 from dmlp_cli.training.loop import Trainer
 
 TIMESTEPS = (50, 100, 200, 400, 700)
@@ -174,9 +175,8 @@ def references(ckpt: Path, *, n: int, work: Path, name: str) -> dict:
     dmlp("diagnose", f"ckpt={ckpt}", f"n={n}", "sampler=ddpm", "steps=250", f"output={output}",
          f"hydra.run.dir={work / 'hydra'}", cwd=work)
     rates = json.loads(output.read_text())["valid_rates"]
-    metrics = [json.loads(line) for line in (ckpt.parent.parent / "metrics.jsonl").read_text().splitlines()]
-    bleu = {"reconstruction_bleu": [row for row in metrics if "valid/reconstruction_bleu" in row][-1][
-        "valid/reconstruction_bleu"]}
+    curves = read_curves(ckpt.parent.parent / "metrics.jsonl")
+    bleu = {"reconstruction_bleu": curves["valid/reconstruction_bleu"].final()[1]}
     return {f"{name}: posterior samples (held out)": {**rates["posterior_samples"], **bleu},
             f"{name}: Gaussian fit to the training latents": rates["gaussian_fit"],
             f"{name}: joint DDPM · ancestral-250": rates["prior_samples"]}
@@ -191,8 +191,7 @@ def prior_rows(ckpt: Path, *, options: dict, budgets: list[float], n: int, work:
         dmlp("train", f"prior.init={ckpt}", "logger=none", "prior.trainer.max_steps=200", "prior.trainer.log_every=100",
              "prior.trainer.eval_every=1000", "validation.num_generate=0", *overrides,
              f"hydra.run.dir={calibration}", cwd=work)
-        logged = [json.loads(line) for line in (calibration / "metrics.jsonl").read_text().splitlines()]
-        steps_per_s = logged[-1]["train/samples_per_s"] / 256
+        steps_per_s = read_curves(calibration / "metrics.jsonl")["train/samples_per_s"].final()[1] / 256
         for budget in budgets:
             steps = max(1, round(budget * 60 * steps_per_s))
             run = work / f"{option}-{budget:g}min"

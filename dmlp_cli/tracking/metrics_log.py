@@ -29,10 +29,18 @@ class MetricsLog:
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
 
-    def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def read_records(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) of every complete line of a metrics.jsonl, in order: the last line of a log still
+    being written, or of a killed run, is not JSON yet and is skipped. NaN/inf come back as the strings written."""
+    records = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        try:
+            records.append((number, json.loads(line)))
+        except json.JSONDecodeError:
+            continue
+    return records
 
 
 def write_eval_samples(run_dir: Path, *, step: int, texts: list[str]) -> Path:

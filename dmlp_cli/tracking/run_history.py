@@ -5,12 +5,12 @@ steps; the prior stage's metrics are named with a `prior/` prefix (`prior/valid/
 both stages fit one namespace, and a sweep can be sorted by either.
 """
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from dmlp_cli.errors import DmlpError
+from dmlp_cli.tracking.metrics_log import read_records
 
 STAGES = {"": ".", "prior/": "prior"}  # metric prefix -> the stage's folder inside the run
 # Words of metric names where more is better (and throughput, `..._per_s`); everything else (losses,
@@ -56,13 +56,7 @@ def read_curves(path: Path) -> dict[str, Curve]:
     """The curves of one metrics.jsonl, in the order metrics first appear. A resumed run logs the steps after
     its checkpoint again: the later record of a step wins."""
     by_metric: dict[str, dict[int, float]] = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the last line of a log being written, or of a killed run
+    for number, record in read_records(path):
         if not isinstance(record, dict) or "step" not in record:
             raise DmlpError(f"{path}:{number} is not a metrics record (no 'step'); is this a dmlp metrics.jsonl?")
         for key, value in record.items():
