@@ -93,28 +93,37 @@ def test_reconstruct_rounds_the_inputs_embeddings(embedding_run, tmp_path):
     assert len(_records(output)) == 1
 
 
-@pytest.mark.parametrize("recipe", [["+experiment=scorer", "dataset=local"],
-                                    ["+experiment=e2e_scorer", "model.tokenizer.min_frequency=1"]])
-def test_scorer_recipes_train_a_from_pretrained_lm_that_scores_offline(tmp_path, recipe):
+def _scores_offline(pretrained: Path, *, references: Path, work: Path) -> None:
+    """`dmlp score scorer=local` loads a scorer recipe's from_pretrained folder and scores samples and references."""
+    assert (pretrained / "config.json").is_file()
+    samples = work / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"text": t}) + "\n" for t in ("the pasta was great .", "the staff were .")))
+    result = dmlp("score", f"samples={samples}", "scorer=local", f"scorer.name_or_path={pretrained}",
+                  f"references={references}", cwd=work)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads((work / "scores.json").read_text())
+    assert scores["perplexity"] > 1 and scores["reference_perplexity"] > 1
+    assert scores["perplexity_ratio"] == pytest.approx(scores["perplexity"] / scores["reference_perplexity"])
+
+
+def test_the_scorer_recipe_trains_a_from_pretrained_lm_that_scores_offline(tmp_path):
     data = tmp_path / "corpus"
     data.mkdir()
     for split, count in (("train", 64), ("valid", 16)):
         lines = [json.dumps({"text": f"the pasta was great and the staff were friendly {i % 3} ."}) for i in range(count)]
         (data / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    result = dmlp("train", *recipe, f"dataset.path={data}", "logger=none", "trainer.max_steps=4",
-                  "trainer.eval_every=2", "trainer.log_every=2", "trainer.global_batch_size=8",
+    result = dmlp("train", "+experiment=scorer", "dataset=local", f"dataset.path={data}", "logger=none",
+                  "trainer.max_steps=4", "trainer.eval_every=2", "trainer.log_every=2", "trainer.global_batch_size=8",
                   "model.hidden_size=32", "model.num_layers=1", "hydra.run.dir=scorer", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    pretrained = tmp_path / "scorer" / "checkpoints" / "best" / "pretrained"
-    assert (pretrained / "config.json").is_file()
-    samples = tmp_path / "samples.jsonl"
-    samples.write_text("".join(json.dumps({"text": t}) + "\n" for t in ("the pasta was great .", "the staff were .")))
-    result = dmlp("score", f"samples={samples}", "scorer=local", f"scorer.name_or_path={pretrained}",
-                  f"references={data / 'valid.jsonl'}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    scores = json.loads((tmp_path / "scores.json").read_text())
-    assert scores["perplexity"] > 1 and scores["reference_perplexity"] > 1
-    assert scores["perplexity_ratio"] == pytest.approx(scores["perplexity"] / scores["reference_perplexity"])
+    _scores_offline(tmp_path / "scorer" / "checkpoints" / "best" / "pretrained", references=data / "valid.jsonl",
+                    work=tmp_path)
+
+
+def test_the_e2e_scorer_recipe_trains_a_from_pretrained_lm_that_scores_offline(causal_lm_run, tmp_path):
+    """The session's tiny e2e_scorer run (tests/commands/conftest.py), not a second training."""
+    _scores_offline(causal_lm_run / "checkpoints" / "best" / "pretrained",
+                    references=causal_lm_run.parent / "corpus" / "valid.jsonl", work=tmp_path)
 
 
 def test_the_familys_bad_inputs_give_one_clear_line(embedding_run, tmp_path):
