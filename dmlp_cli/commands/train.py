@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
 
-from dmlp_cli.commands.prior_stage import fit_prior
+from dmlp_cli.commands.prior_stage import fit_prior, planned_prior
 from dmlp_cli.data.corpora import ToyCorpus
 from dmlp_cli.data.encoding import encode_corpus
 from dmlp_cli.data.layouts import collator_for, layout_rows
@@ -96,7 +96,7 @@ def train(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if context.is_main:
         clear_markers(run_dir)  # a resumed run is running again, whatever it did before
-    prior = cfg.get("prior")
+    prior = planned_prior(cfg)
     standalone_prior = prior is not None and prior.get("init") is not None
     trainer = instantiate(cfg.trainer)
     source = None if standalone_prior else resume_source(trainer.resume, checkpoints=run_dir / "checkpoints")

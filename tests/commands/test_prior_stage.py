@@ -99,6 +99,16 @@ def test_bad_prior_settings_are_one_line_errors(two_stage_run, tmp_path, overrid
     _one_line_error(result, message)
 
 
+def test_prior_none_drops_a_recipes_prior_settings_and_trains_the_joint_phase_alone(tmp_path):
+    result = dmlp("train", *TINY_JOINT, "+experiment=toy_prior", "prior=none", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "prior=none: no prior stage; the recipe's prior.trainer, prior.sampling settings are not used" in result.stdout
+    assert not (tmp_path / "run" / "prior").exists()
+    assert "\nprior: null\n" in (tmp_path / "run" / "checkpoints" / "last" / "config.yaml").read_text()
+    init = dmlp("train", *TINY_JOINT, "prior=none", "+prior.init=some/checkpoint", "hydra.run.dir=bad", cwd=tmp_path)
+    _one_line_error(init, "prior.init=some/checkpoint trains the prior of that checkpoint", "drop prior=none")
+
+
 def test_resume_auto_after_a_finished_joint_phase_starts_the_prior_stage(two_stage_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(two_stage_run, run, symlinks=True)
