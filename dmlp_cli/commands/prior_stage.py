@@ -47,17 +47,19 @@ PRIOR_DEFINING_KEYS = ("prior.init", "prior.denoiser", "prior.schedule", "prior.
 OBJECTIVE_KEYS = ("loss_weighting", "min_snr_gamma", "sigmoid_bias", "timestep_sampling")  # what prior.model may set
 
 
-def planned_prior(cfg: DictConfig) -> DictConfig | None:
+def planned_prior(cfg: DictConfig, *, announce: bool) -> DictConfig | None:
     """The run's prior stage, or None. A recipe that tunes the stage (toy_prior, yelp_cpu set `prior.trainer...`)
     merges its keys into `prior=none`'s null, leaving a node without the stage's denoiser: the user chose no stage,
-    so the node is dropped from the run's config (checkpoints, resume checks), and its unused keys are named."""
+    so the node is dropped from the run's config (checkpoints, resume checks), and, with `announce` (rank 0), its
+    unused keys are named."""
     prior = cfg.get("prior")
     if prior is None or "denoiser" in prior:
         return prior
     if prior.get("init") is not None:
         raise DmlpError(f"prior.init={prior.init} trains the prior of that checkpoint, but prior=none runs no prior "
                         "stage; drop prior=none")
-    console.print(f"prior=none: no prior stage; the recipe's prior.{', prior.'.join(prior)} settings are not used")
+    if announce:
+        console.print(f"prior=none: no prior stage; the recipe's prior.{', prior.'.join(prior)} settings are not used")
     cfg.prior = None
     return None
 

@@ -96,7 +96,7 @@ def train(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if context.is_main:
         clear_markers(run_dir)  # a resumed run is running again, whatever it did before
-    prior = planned_prior(cfg)
+    prior = planned_prior(cfg, announce=context.is_main)
     standalone_prior = prior is not None and prior.get("init") is not None
     trainer = instantiate(cfg.trainer)
     source = None if standalone_prior else resume_source(trainer.resume, checkpoints=run_dir / "checkpoints")

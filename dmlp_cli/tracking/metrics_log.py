@@ -30,7 +30,6 @@ class MetricsLog:
             handle.write(json.dumps(record) + "\n")
 
 
-
 def read_records(path: Path) -> list[tuple[int, dict]]:
     """(line number, record) of every complete line of a metrics.jsonl, in order: the last line of a log still
     being written, or of a killed run, is not JSON yet and is skipped. NaN/inf come back as the strings written."""
